@@ -1,0 +1,31 @@
+# Every target creates/uses the local virtualenv $(VENV) and installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test bench lint reproduce clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/dckd evaluate --model bicubic --scale 4 --datasets builtin
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/run.py
+
+lint: install
+	$(VENV)/bin/ruff check dckd_cli tests benchmarks
+	$(VENV)/bin/ruff format --check dckd_cli tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,3 @@
+from dckd_cli.cli.app import app
+
+app()

@@ -1,0 +1,86 @@
+"""`dckd evaluate`: parse, resolve settings, one library call, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dckd_cli.cli import options as opt
+from dckd_cli.cli.errors import user_errors
+from dckd_cli.pipelines.evaluate import ModelChoice, run_evaluation, write_json
+from dckd_cli.report.tables import dataset_table
+from dckd_cli.settings.presets import resolve_settings
+
+console = Console()
+
+EXAMPLE = (
+    "Examples:  dckd evaluate --model bicubic --scale 4 --datasets Set5,Set14 --data-root ~/data"
+    "  |  dckd evaluate --model swinir --checkpoint 001_classicalSR_DIV2K_s48w8_SwinIR-M_x4.pth --scale 4"
+    "  |  dckd evaluate --run runs/dckd-x4 --datasets Set5 --json results.json"
+)
+
+
+def _check_free(path: Path | None, force: bool, what: str) -> None:
+    if path is None or force:
+        return
+    if path.is_file() or (path.is_dir() and any(path.iterdir())):
+        raise FileExistsError(f"{what} {path} already exists; pass --force to overwrite it")
+
+
+@user_errors
+def evaluate_command(
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Architecture (swinir, rcan, nafnet, restormer) or bicubic.")] = None,
+    size: Annotated[str, typer.Option("--size", help="Zoo size: teacher, student, small, tiny.")] = "teacher",
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="Weights file (architecture detected when --model is omitted).")] = None,
+    run: Annotated[Optional[Path], typer.Option("--run", help="A dckd run folder: evaluates its student.")] = None,
+    task: opt.TaskOpt = None,
+    scale: opt.ScaleOpt = None,
+    datasets: opt.DatasetsOpt = None,
+    data_root: opt.DataRootOpt = None,
+    lr_source: Annotated[Optional[str], typer.Option("--lr-source", help="SR inputs: auto, file or matlab.")] = None,
+    tile: Annotated[Optional[int], typer.Option("--tile", help="Process images in LQ tiles of this side.")] = None,
+    tile_overlap: Annotated[Optional[int], typer.Option("--tile-overlap", help="Tile overlap in LQ pixels.")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the results as a list of JSON records.")] = None,
+    save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Write restored images to DIR/<dataset>/.")] = None,
+    preset: opt.PresetOpt = None,
+    overrides: opt.SetOpt = None,
+    force: opt.ForceOpt = False,
+    quiet: opt.QuietOpt = False,
+) -> None:
+    """Score a model on benchmarks with the published PSNR / SSIM protocol."""
+    flags = {
+        "task": task,
+        "scale": scale,
+        "data.root": str(data_root) if data_root else None,
+        "data.test": [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None,
+        "data.lr_source": lr_source,
+        "runtime.tile": tile,
+        "runtime.tile_overlap": tile_overlap,
+    }
+    settings = resolve_settings(preset, flags, overrides or [])
+    _check_free(json_path, force, "JSON file")
+    _check_free(save_images, force, "image folder")
+    choice = ModelChoice(arch=model, size=size, checkpoint=checkpoint, run=run)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=quiet or not console.is_terminal, transient=True,
+    ) as progress:
+        bar = progress.add_task("evaluating", total=None)
+
+        def on_start(benchmarks: list) -> None:
+            progress.update(bar, total=sum(len(b) for b in benchmarks))
+
+        def on_image(dataset: str, image: str) -> None:
+            progress.update(bar, advance=1, description=f"{dataset}/{image}")
+
+        results = run_evaluation(choice, settings, save_images, on_start=on_start, on_image=on_image)
+    for result in results:
+        console.print(dataset_table(result, per_image=not quiet))
+    if json_path is not None:
+        write_json(json_path, results)
+        console.print(f"wrote {json_path}")
+

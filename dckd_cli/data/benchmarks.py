@@ -1,0 +1,153 @@
+"""Named evaluation sets resolved under a data root, as (LQ, GT) uint8 pairs.
+
+Layouts understood (``ROOT`` = ``--data-root`` or ``$DCKD_DATA``):
+
+* SR (``Set5``, ``Set14``, ``BSD100``/``B100``, ``Urban100``, ``Manga109`` or any folder):
+  ``ROOT/NAME/HR/*.png`` with optional official inputs ``ROOT/NAME/LR_bicubic/X{s}/{stem}x{s}.png``
+  (the BasicSR layout), or a flat ``ROOT/NAME/*.png`` of HR images. HR is mod-cropped to the
+  scale; missing LR files are made by MATLAB-style bicubic downscaling.
+* Deblurring / deraining (``GoPro``, ``HIDE``, ``Test100``, ``Rain100H``, ``Rain100L``,
+  ``Test2800``, ``Test1200`` or any folder): ``input/`` + ``target/`` with matching file
+  stems, looked up in ``ROOT/NAME/test``, ``ROOT/NAME`` and ``ROOT/test/NAME``.
+* ``builtin``: the offline images of :mod:`dckd_cli.data.builtin`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dckd_cli.data import builtin
+from dckd_cli.data.images import ImageError, list_images, read_image
+from dckd_cli.data.resize import bicubic_downscale, mod_crop
+
+SR_BENCHMARKS = ("Set5", "Set14", "BSD100", "Urban100", "Manga109")
+PAIRED_BENCHMARKS = ("GoPro", "HIDE", "Test100", "Rain100H", "Rain100L", "Test2800", "Test1200")
+ALIASES = {"B100": "BSD100", "BSDS100": "BSD100"}
+
+
+class DatasetError(ValueError):
+    """A benchmark or training set that cannot be found or read."""
+
+
+@dataclass(frozen=True)
+class EvalPair:
+    name: str
+    load: Callable[[], tuple[np.ndarray, np.ndarray]]  # -> (lq, gt), uint8 RGB
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    pairs: tuple[EvalPair, ...]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __iter__(self) -> Iterator[EvalPair]:
+        return iter(self.pairs)
+
+
+def builtin_degrade(task: str, gt: np.ndarray, scale: int) -> np.ndarray:
+    """The synthetic LQ of the built-in set: bicubic for SR, Gaussian blur, or streaks."""
+    if task == "sr":
+        return bicubic_downscale(gt, scale)
+    if task == "deblur":
+        return cv2.GaussianBlur(gt, (9, 9), 2.0, borderType=cv2.BORDER_REFLECT)
+    rng = np.random.default_rng(0)  # fixed streaks: the built-in set must not change
+    rain = np.zeros(gt.shape[:2], np.float32)
+    for _ in range(60):
+        x, y = rng.integers(0, gt.shape[1]), rng.integers(0, gt.shape[0])
+        cv2.line(rain, (int(x), int(y)), (int(x) + 6, int(y) + 24), 0.6, 1)
+    out = gt.astype(np.float32) / 255.0 + rain[:, :, None]
+    return np.clip(np.floor(out * 255.0 + 0.5), 0, 255).astype(np.uint8)
+
+
+def _builtin(task: str, scale: int) -> Benchmark:
+    def loader(img: np.ndarray) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        gt = mod_crop(img, scale) if task == "sr" else img
+        return lambda: (builtin_degrade(task, gt, scale), gt)
+
+    return Benchmark("builtin", tuple(EvalPair(n, loader(img)) for n, img in builtin.eval_images()))
+
+
+def _sr_folder(name: str, folder: Path, scale: int, lr_source: str) -> Benchmark:
+    hr_dir = folder / "HR" if (folder / "HR").is_dir() else folder
+    lr_dir = folder / "LR_bicubic" / f"X{scale}"
+    paths = list_images(hr_dir)
+    if not paths:
+        raise DatasetError(f"{hr_dir}: no images found")
+    if lr_source == "file" and not lr_dir.is_dir():
+        raise DatasetError(f"{lr_dir}: official LR files asked for (lr_source=file) but the folder is missing")
+
+    def loader(hr_path: Path) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        lr_path = lr_dir / f"{hr_path.stem}x{scale}{hr_path.suffix}"
+
+        def load() -> tuple[np.ndarray, np.ndarray]:
+            gt = mod_crop(read_image(hr_path), scale)
+            use_file = lr_source == "file" or (lr_source == "auto" and lr_path.is_file())
+            lq = read_image(lr_path) if use_file else bicubic_downscale(gt, scale)
+            if lq.shape[0] * scale != gt.shape[0] or lq.shape[1] * scale != gt.shape[1]:
+                raise ImageError(f"{lr_path}: size {lq.shape[:2]} is not HR {gt.shape[:2]} / {scale}")
+            return lq, gt
+
+        return load
+
+    return Benchmark(name, tuple(EvalPair(p.stem, loader(p)) for p in paths))
+
+
+def _paired_folder(name: str, folder: Path) -> Benchmark:
+    inputs = {p.stem: p for p in list_images(folder / "input")}
+    targets = {p.stem: p for p in list_images(folder / "target")}
+    missing = sorted(set(inputs) ^ set(targets))
+    if missing:
+        raise DatasetError(f"{folder}: input/ and target/ do not match (first unmatched: {missing[0]})")
+    if not inputs:
+        raise DatasetError(f"{folder}: no images in input/")
+
+    def loader(stem: str) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        def load() -> tuple[np.ndarray, np.ndarray]:
+            lq, gt = read_image(inputs[stem]), read_image(targets[stem])
+            if lq.shape != gt.shape:
+                raise ImageError(f"{inputs[stem]}: size {lq.shape} differs from its target {gt.shape}")
+            return lq, gt
+
+        return load
+
+    return Benchmark(name, tuple(EvalPair(stem, loader(stem)) for stem in sorted(inputs)))
+
+
+def _candidates(name: str, root: Path | None, paired: bool) -> list[Path]:
+    as_path = Path(name).expanduser()
+    if as_path.is_dir():
+        return [as_path]
+    if root is None:
+        return []
+    canonical = ALIASES.get(name, name)
+    names = dict.fromkeys([canonical, name, *[a for a, c in ALIASES.items() if c == canonical]])
+    found = []
+    for n in names:
+        found += [root / n / "test", root / n, root / "test" / n] if paired else [root / n]
+    return found
+
+
+def load_benchmark(name: str, task: str, scale: int, root: Path | None, lr_source: str = "auto") -> Benchmark:
+    """Resolve ``name`` (a benchmark name, ``builtin`` or a folder path) to a benchmark."""
+    if name == "builtin":
+        return _builtin(task, scale)
+    paired = task != "sr"
+    display = Path(name).name if Path(name).expanduser().is_dir() else ALIASES.get(name, name)
+    for folder in _candidates(name, root, paired):
+        if paired and (folder / "input").is_dir():
+            return _paired_folder(display, folder)
+        if not paired and folder.is_dir():
+            return _sr_folder(display, folder, scale, lr_source)
+    known = ", ".join((SR_BENCHMARKS if not paired else PAIRED_BENCHMARKS) + ("builtin",))
+    if root is None:
+        raise DatasetError(f"dataset '{name}': no data root; pass --data-root DIR or set DCKD_DATA (known: {known})")
+    layout = "NAME/input + NAME/target" if paired else "NAME/HR (+ NAME/LR_bicubic/X{s})"
+    raise DatasetError(f"dataset '{name}': not found under {root} (expected {layout}; known: {known})")

@@ -1,0 +1,151 @@
+"""Weights: read safely, find official releases, cache downloads, detect architectures.
+
+Checkpoints are read with ``torch.load(weights_only=True)`` or safetensors only: nothing
+is ever unpickled. Official weights come from a path, the user cache, or, when online,
+their release URL (downloaded atomically into the cache).
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from dckd_cli.models.zoo import PAD_MULTIPLE, build_model
+
+# Keys that wrap the state dict in BasicSR / Lightning / EDSR-style files, in order of preference.
+WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net")
+
+_SWINIR = "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/001_classicalSR_DIV2K_s48w8_SwinIR-M_x{s}.pth"
+_RESTORMER = "https://github.com/swz30/Restormer/releases/download/v1.0/{name}.pth"
+
+# (arch, task, scale) -> (URL or None, file name). None: no direct link; the user downloads it.
+OFFICIAL: dict[tuple[str, str, int], tuple[str | None, str]] = {
+    **{("swinir", "sr", s): (_SWINIR.format(s=s), Path(_SWINIR.format(s=s)).name) for s in (2, 3, 4)},
+    **{("rcan", "sr", s): (None, f"RCAN_BIX{s}.pt") for s in (2, 3, 4)},
+    ("nafnet", "deblur", 1): (None, "NAFNet-GoPro-width32.pth"),
+    ("restormer", "deblur", 1): (_RESTORMER.format(name="motion_deblurring"), "motion_deblurring.pth"),
+    ("restormer", "derain", 1): (_RESTORMER.format(name="deraining"), "deraining.pth"),
+}
+WHERE_TO_GET = {
+    "rcan": "the RCAN repository's README (models_ECCV2018RCAN.zip on Dropbox / Google Drive)",
+    "nafnet": "the NAFNet repository's README (Google Drive, GoPro width 32)",
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be found, read or matched to a model."""
+
+
+def cache_dir() -> Path:
+    """``$DCKD_CACHE`` or ``$XDG_CACHE_HOME/dckd`` (``~/.cache/dckd``)."""
+    if os.environ.get("DCKD_CACHE"):
+        return Path(os.environ["DCKD_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dckd"
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` or ``.pt/.pth/.ckpt`` file, unwrapped and unprefixed."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        if path.suffix == ".safetensors":
+            data: object = load_file(str(path))
+        else:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any failure here means an unusable file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: cannot be read as weights ({first[:200]})") from None
+    for key in WRAPPER_KEYS:
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+            break
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise CheckpointError(f"{path}: no state dict of tensors inside (looked for {', '.join(WRAPPER_KEYS)})")
+    prefix = "module."
+    return {k.removeprefix(prefix): v for k, v in data.items()}
+
+
+def load_weights(model: nn.Module, path: Path) -> nn.Module:
+    """Load ``path`` into ``model`` strictly, with a one-line error on any mismatch."""
+    state = read_state_dict(path)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or mismatched:
+        sample = (mismatched or missing or unexpected)[0]
+        raise CheckpointError(
+            f"{path}: does not fit this model ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(mismatched)} shape-mismatched keys, e.g. '{sample}'); check the architecture, size and scale"
+        )
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def detect_model(path: Path) -> tuple[nn.Module, int]:
+    """Architecture and scale detected from the weights alone (spandrel), weights loaded."""
+    from spandrel import ModelLoader, UnsupportedModelError
+    from spandrel_extra_arches import install
+
+    install(ignore_duplicates=True)
+    state = read_state_dict(path)
+    try:
+        descriptor = ModelLoader().load_from_state_dict(state)
+    except UnsupportedModelError:
+        raise CheckpointError(f"{path}: architecture not recognised; name it with --model ARCH") from None
+    return descriptor.model, int(descriptor.scale)
+
+
+def official_checkpoint(arch: str, task: str, scale: int, download: bool = True) -> Path:
+    """Path of the official teacher weights: the cache, or downloaded into it when online."""
+    key = (arch, task, scale)
+    if key not in OFFICIAL:
+        raise CheckpointError(f"no official {arch} checkpoint for task '{task}' x{scale}; pass a checkpoint path")
+    url, filename = OFFICIAL[key]
+    target = cache_dir() / "checkpoints" / filename
+    if target.is_file():
+        return target
+    if url is None:
+        raise CheckpointError(
+            f"{arch} weights have no direct download link: get {filename} from {WHERE_TO_GET[arch]} "
+            f"and pass its path (or place it at {target})"
+        )
+    if not download:
+        raise CheckpointError(f"{target} is missing; download {url} there or pass a checkpoint path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # Writes to a temporary file and renames it, so an interrupted download leaves nothing behind.
+        torch.hub.download_url_to_file(url, str(target), progress=True)
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise CheckpointError(
+            f"cannot download {url} ({reason}); download it by hand to {target} or pass a checkpoint path"
+        ) from None
+    return target
+
+
+def build_with_weights(
+    arch: str, size: str, scale: int, task: str, checkpoint: Path | None, official: bool = False
+) -> nn.Module:
+    """A zoo model, with ``checkpoint`` loaded (or the official one when ``official``)."""
+    if arch == "auto":
+        if checkpoint is None:
+            raise CheckpointError("arch 'auto' detects the architecture from a checkpoint; pass one")
+        model, detected = detect_model(checkpoint)
+        if detected != scale:
+            raise CheckpointError(f"{checkpoint}: a x{detected} model, but the run is x{scale}")
+        return model
+    model = build_model(arch, size, scale)
+    if checkpoint is None and official:
+        checkpoint = official_checkpoint(arch, task, scale)
+    return load_weights(model, checkpoint) if checkpoint is not None else model
+
+
+def pad_multiple(arch: str) -> int:
+    return PAD_MULTIPLE.get(arch, 1)

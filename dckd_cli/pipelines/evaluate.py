@@ -1,0 +1,114 @@
+"""`evaluate`: resolve which model to score, load the benchmarks, score, write records."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from accelerate import Accelerator
+from torch import nn
+
+from dckd_cli.data.benchmarks import Benchmark, load_benchmark
+from dckd_cli.metrics.evaluate import DatasetResult, evaluate
+from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, pad_multiple
+from dckd_cli.settings.schema import RunSettings
+
+RUN_WEIGHTS = ("checkpoints/best/model.safetensors", "checkpoints/last/model.safetensors")
+
+
+@dataclass
+class ModelChoice:
+    """What to evaluate: an architecture (+ size / checkpoint), a checkpoint alone, or a run folder."""
+
+    arch: str | None = None
+    size: str = "teacher"
+    checkpoint: Path | None = None
+    run: Path | None = None
+
+
+@dataclass
+class ResolvedModel:
+    model: nn.Module
+    label: str
+    task: str
+    scale: int
+    multiple: int
+
+
+def read_run_settings(run: Path) -> RunSettings:
+    path = run / "settings.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"{run}: not a dckd run folder (no settings.yaml)")
+    return RunSettings.model_validate(yaml.safe_load(path.read_text()))
+
+
+def resolve_model(choice: ModelChoice, settings: RunSettings) -> ResolvedModel:
+    """Build and load the model a `ModelChoice` names, for ``settings.task`` / ``scale``."""
+    task, scale = settings.task, settings.scale
+    if choice.run is not None:
+        run_settings = read_run_settings(choice.run)
+        weights = next((choice.run / w for w in RUN_WEIGHTS if (choice.run / w).is_file()), None)
+        if weights is None:
+            raise CheckpointError(f"{choice.run}: the run has no checkpoint yet ({' or '.join(RUN_WEIGHTS)})")
+        spec = run_settings.student
+        model = build_with_weights(spec.arch, spec.size, run_settings.scale, run_settings.task, weights)
+        return ResolvedModel(model, choice.run.name, run_settings.task, run_settings.scale, pad_multiple(spec.arch))
+    arch = choice.arch or ("auto" if choice.checkpoint else None)
+    if arch is None:
+        raise CheckpointError("nothing to evaluate: pass --model ARCH, --checkpoint FILE or --run DIR")
+    if arch not in ("bicubic", "auto") and choice.checkpoint is None and choice.size != "teacher":
+        raise CheckpointError(f"--model {arch} --size {choice.size} has no official weights; pass --checkpoint FILE")
+    official = arch != "bicubic" and choice.checkpoint is None
+    model = build_with_weights(arch, choice.size, scale, task, choice.checkpoint, official=official)
+    if arch == "bicubic":
+        label = "bicubic"
+    elif choice.checkpoint is not None:
+        label = choice.checkpoint.stem
+    else:
+        label = f"{arch}-{choice.size}"
+    return ResolvedModel(model, label, task, scale, pad_multiple(arch))
+
+
+def load_benchmarks(names: list[str], settings: RunSettings, task: str, scale: int) -> list[Benchmark]:
+    return [load_benchmark(n, task, scale, settings.data.root, settings.data.lr_source) for n in names]
+
+
+def run_evaluation(
+    choice: ModelChoice,
+    settings: RunSettings,
+    save_images: Path | None = None,
+    on_start: Callable[[list[Benchmark]], None] | None = None,
+    on_image: Callable[[str, str], None] | None = None,
+) -> list[DatasetResult]:
+    resolved = resolve_model(choice, settings)
+    benchmarks = load_benchmarks(settings.data.test, settings, resolved.task, resolved.scale)
+    if on_start is not None:
+        on_start(benchmarks)
+    device = Accelerator().device
+    return evaluate(
+        resolved.model.to(device),
+        benchmarks,
+        task=resolved.task,
+        scale=resolved.scale,
+        model_name=resolved.label,
+        device=device,
+        tile=settings.runtime.tile,
+        overlap=settings.runtime.tile_overlap,
+        multiple=resolved.multiple,
+        save_dir=save_images,
+        on_image=on_image,
+    )
+
+
+def write_json(path: Path, results: list[DatasetResult]) -> None:
+    """Write the records atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        json.dump([r.record() for r in results], handle, indent=2)
+    os.replace(tmp, path)

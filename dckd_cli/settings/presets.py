@@ -1,0 +1,132 @@
+"""Preset lookup, ``--set key.sub=value`` overrides, and one validation with readable errors.
+
+Merge order: preset file, then typed command-line flags, then ``--set`` overrides; the merged
+dict is validated once, before any model is built.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from dckd_cli.settings.schema import RunSettings
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+# Installed wheels carry the presets inside the package; a source checkout keeps them at the top.
+PRESET_DIR = next((d for d in (_PACKAGE / "presets", _PACKAGE.parent / "presets") if d.is_dir()), _PACKAGE / "presets")
+
+
+class SettingsError(ValueError):
+    """Invalid settings; ``lines`` holds one readable line per problem."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name_or_path: str) -> dict[str, Any]:
+    """Read a preset by name (``sr-swinir-x4``) or by path to a YAML file."""
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise SettingsError(
+            [f"preset '{name_or_path}': no such preset or YAML file; choose from {', '.join(available_presets())}"]
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise SettingsError([f"preset {path}: not valid YAML ({str(err).splitlines()[0]})"]) from None
+    if not isinstance(data, dict):
+        raise SettingsError([f"preset {path}: expected a mapping of settings at the top level"])
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``"optim.lr=2e-4"`` to ``{"optim": {"lr": 0.0002}}``; the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise SettingsError([f"--set '{text}': expected key.sub=value, e.g. --set optim.lr=2e-4"])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return _nest(key.strip(), value)
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Valid keys of the section that ``loc`` points into (for unknown-key errors)."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def format_errors(err: ValidationError) -> list[str]:
+    lines = []
+    for item in err.errors():
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        where = ".".join(str(p) for p in loc) or "settings"
+        if item["type"] == "extra_forbidden":
+            valid = _fields_at(RunSettings, loc)
+            lines.append(f"{where}: unknown setting; valid keys here: {', '.join(valid)}")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            got = item.get("input")
+            shown = "" if isinstance(got, dict) or item["type"] == "value_error" else f" (got {got!r})"
+            lines.append(f"{where}: {message}{shown}")
+    return lines
+
+
+def resolve_settings(
+    preset: str | None = None,
+    flags: Mapping[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+) -> RunSettings:
+    """Merge preset, typed flags (dotted keys, ``None`` = not given) and overrides; validate once."""
+    merged: dict[str, Any] = load_preset(preset) if preset else {}
+    for dotted, value in (flags or {}).items():
+        if value is not None:
+            merged = deep_merge(merged, _nest(dotted, value))
+    for text in overrides:
+        merged = deep_merge(merged, parse_override(text))
+    try:
+        return RunSettings.model_validate(merged)
+    except ValidationError as err:
+        raise SettingsError(format_errors(err)) from None
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    cursor = nested
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def settings_yaml(settings: RunSettings) -> str:
+    return yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)
