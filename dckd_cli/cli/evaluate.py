@@ -33,9 +33,14 @@ def _check_free(path: Path | None, force: bool, what: str) -> None:
 
 @user_errors
 def evaluate_command(
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Architecture (swinir, rcan, nafnet, restormer) or bicubic.")] = None,
+    model: Annotated[
+        Optional[str], typer.Option("--model", "-m", help="Architecture (swinir, rcan, nafnet, restormer) or bicubic.")
+    ] = None,
     size: Annotated[str, typer.Option("--size", help="Zoo size: teacher, student, small, tiny.")] = "teacher",
-    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="Weights file (architecture detected when --model is omitted).")] = None,
+    checkpoint: Annotated[
+        Optional[Path],
+        typer.Option("--checkpoint", "-c", help="Weights file (architecture detected when --model is omitted)."),
+    ] = None,
     run: Annotated[Optional[Path], typer.Option("--run", help="A dckd run folder: evaluates its student.")] = None,
     task: opt.TaskOpt = None,
     scale: opt.ScaleOpt = None,
@@ -44,8 +49,12 @@ def evaluate_command(
     lr_source: Annotated[Optional[str], typer.Option("--lr-source", help="SR inputs: auto, file or matlab.")] = None,
     tile: Annotated[Optional[int], typer.Option("--tile", help="Process images in LQ tiles of this side.")] = None,
     tile_overlap: Annotated[Optional[int], typer.Option("--tile-overlap", help="Tile overlap in LQ pixels.")] = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the results as a list of JSON records.")] = None,
-    save_images: Annotated[Optional[Path], typer.Option("--save-images", help="Write restored images to DIR/<dataset>/.")] = None,
+    json_path: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the results as a list of JSON records.")
+    ] = None,
+    save_images: Annotated[
+        Optional[Path], typer.Option("--save-images", help="Write restored images to DIR/<dataset>/.")
+    ] = None,
     preset: opt.PresetOpt = None,
     overrides: opt.SetOpt = None,
     force: opt.ForceOpt = False,
@@ -66,8 +75,13 @@ def evaluate_command(
     _check_free(save_images, force, "image folder")
     choice = ModelChoice(arch=model, size=size, checkpoint=checkpoint, run=run)
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=quiet or not console.is_terminal, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+        transient=True,
     ) as progress:
         bar = progress.add_task("evaluating", total=None)
 
@@ -83,4 +97,3 @@ def evaluate_command(
     if json_path is not None:
         write_json(json_path, results)
         console.print(f"wrote {json_path}")
-

@@ -19,10 +19,14 @@ DataRootOpt = Annotated[
 DatasetsOpt = Annotated[
     Optional[str], typer.Option("--datasets", help="Comma-separated benchmark names or folders, e.g. Set5,Set14.")
 ]
-TeacherOpt = Annotated[Optional[str], typer.Option("--teacher", help="Teacher architecture: swinir, rcan, nafnet, restormer.")]
+TeacherOpt = Annotated[
+    Optional[str], typer.Option("--teacher", help="Teacher architecture: swinir, rcan, nafnet, restormer.")
+]
 TeacherCkptOpt = Annotated[Optional[Path], typer.Option("--teacher-checkpoint", help="Teacher weights file.")]
 StudentOpt = Annotated[Optional[str], typer.Option("--student", help="Student architecture (default: the teacher's).")]
-MethodOpt = Annotated[Optional[str], typer.Option("--method", help="scratch, logits, fakd, csd, dukd, dckd, dckd-star.")]
+MethodOpt = Annotated[
+    Optional[str], typer.Option("--method", help="scratch, logits, fakd, csd, dukd, dckd, dckd-star.")
+]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Run folder.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output.")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --output.")]

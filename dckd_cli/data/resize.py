@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from scipy import sparse
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -24,8 +25,8 @@ def _cubic(x: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = True) -> np.ndarray:
-    """Dense ``(out_len, in_len)`` matrix ``W`` so that ``W @ x`` resizes a 1-D signal.
+def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = True) -> sparse.csr_matrix:
+    """Sparse ``(out_len, in_len)`` matrix ``W`` so that ``W @ x`` resizes a 1-D signal.
 
     Mirrors MATLAB's ``contributions``: output pixel ``i`` (1-based) sits at input
     coordinate ``u = i / scale + 0.5 * (1 - 1 / scale)``; taps outside the signal are
@@ -47,10 +48,9 @@ def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = Tru
     weights /= weights.sum(axis=1, keepdims=True)
     mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
     cols = mirror[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
-    matrix = np.zeros((out_len, in_len), dtype=np.float64)
-    np.add.at(matrix, (np.repeat(np.arange(out_len), taps), cols.ravel()), weights.ravel())
-    matrix.setflags(write=False)
-    return matrix
+    # Duplicate (row, col) entries from mirrored taps are summed by the COO -> CSR conversion.
+    rows = np.repeat(np.arange(out_len), taps)
+    return sparse.coo_matrix((weights.ravel(), (rows, cols.ravel())), shape=(out_len, in_len)).tocsr()
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -73,8 +73,9 @@ def imresize(img: np.ndarray, scale: float, out_shape: tuple[int, int] | None = 
     out = img.astype(np.float64)
     # Height first, then width (MATLAB's order when both scales are equal).
     for axis, (n_in, n_out) in enumerate(zip((h, w), out_shape)):
-        matrix = resize_matrix(n_in, n_out, float(scale))
-        out = np.moveaxis(np.tensordot(matrix, np.moveaxis(out, axis, 0), axes=(1, 0)), 0, axis)
+        moved = np.moveaxis(out, axis, 0)
+        flat = resize_matrix(n_in, n_out, float(scale)) @ moved.reshape(n_in, -1)
+        out = np.moveaxis(np.asarray(flat).reshape((n_out, *moved.shape[1:])), 0, axis)
         if is_uint8:
             out = _to_uint8(out).astype(np.float64)
     return out.astype(np.uint8) if is_uint8 else out

@@ -20,14 +20,16 @@ class BicubicUpsampler(nn.Module):
         self.scale = scale
         self.quantize = quantize
 
-    def _round(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(torch.floor(x * 255.0 + 0.5), 0, 255) / 255.0 if self.quantize else x
+    def _round(self, v: torch.Tensor) -> torch.Tensor:
+        # Works in 0..255 units so that exact halves (common with these dyadic weights) round up.
+        return torch.clamp(torch.floor(v + 0.5), 0, 255) if self.quantize else v
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         s = float(self.scale)
-        rows = torch.from_numpy(resize_matrix(h, h * self.scale, s).copy()).to(x.device, torch.float64)
-        cols = torch.from_numpy(resize_matrix(w, w * self.scale, s).copy()).to(x.device, torch.float64)
-        out = self._round(torch.einsum("oh,nchw->ncow", rows, x.double()))
+        rows = torch.from_numpy(resize_matrix(h, h * self.scale, s).toarray()).to(x.device, torch.float64)
+        cols = torch.from_numpy(resize_matrix(w, w * self.scale, s).toarray()).to(x.device, torch.float64)
+        out = self._round(x.double() * 255.0)
+        out = self._round(torch.einsum("oh,nchw->ncow", rows, out))
         out = self._round(torch.einsum("pw,ncow->ncop", cols, out))
-        return out.to(x.dtype)
+        return (out / 255.0).to(x.dtype)

@@ -69,8 +69,14 @@ RESTORMER_SIZES: dict[str, dict[str, Any]] = {
 def _swinir(size: str, scale: int) -> nn.Module:
     # img_size 48 and window 8: the official "s48w8" DIV2K models the paper uses as teachers.
     return SwinIR(
-        upscale=scale, img_size=48, window_size=8, img_range=1.0, mlp_ratio=2.0,
-        upsampler="pixelshuffle", resi_connection="1conv", **SWINIR_SIZES[size],
+        upscale=scale,
+        img_size=48,
+        window_size=8,
+        img_range=1.0,
+        mlp_ratio=2.0,
+        upsampler="pixelshuffle",
+        resi_connection="1conv",
+        **SWINIR_SIZES[size],
     )
 
 

@@ -37,7 +37,8 @@ class DataSettings(Section):
     val: str = Field(default="builtin", description="benchmark used for periodic validation")
     test: list[str] = Field(default_factory=lambda: ["builtin"], description="benchmarks for `evaluate`")
     lr_source: Literal["auto", "file", "matlab"] = Field(
-        default="auto", description="SR inputs: official LR files when present (auto), always (file), or made on the fly"
+        default="auto",
+        description="SR inputs: official LR files when present (auto), always (file), or made on the fly",
     )
     patch_size: int = Field(default=48, ge=8, description="training patch side in input (LQ) pixels")
     batch_size: int = Field(default=16, ge=1)
@@ -136,5 +137,7 @@ class RunSettings(Section):
         for role in ("teacher", "student"):
             arch = getattr(self, role).arch
             if arch not in allowed:
-                raise ValueError(f"{role}.arch '{arch}' does not fit task '{self.task}'; choose from {', '.join(allowed)}")
+                raise ValueError(
+                    f"{role}.arch '{arch}' does not fit task '{self.task}'; choose from {', '.join(allowed)}"
+                )
         return self

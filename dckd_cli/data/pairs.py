@@ -1,0 +1,139 @@
+"""Training pairs and the random patches cut from them.
+
+A sample is a pure function of ``(seed, index)``: which image, where the crop sits and
+which flip / rotation applies all come from ``numpy.random.default_rng((seed, index))``.
+So the data order does not depend on worker processes, and a resumed run that continues
+at sample ``k`` sees exactly what an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from dckd_cli.data import builtin
+from dckd_cli.data.benchmarks import DatasetError, builtin_degrade
+from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
+from dckd_cli.data.resize import bicubic_downscale, mod_crop
+
+# Where a named training set is looked for under the data root, in order.
+TRAIN_SUBFOLDERS = ("DIV2K_train_HR", "HR", "train", "")
+
+PairLoader = Callable[[], tuple[np.ndarray, np.ndarray]]  # -> (lq, gt) uint8 RGB
+
+
+def _resolve_folder(name: str, root: Path | None) -> Path:
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    if root is not None:
+        for sub in TRAIN_SUBFOLDERS:
+            candidate = root / name / sub if sub else root / name
+            if candidate.is_dir():
+                return candidate
+    where = f"under {root}" if root else "(no data root: pass --data-root DIR or set DCKD_DATA)"
+    raise DatasetError(f"training set '{name}': not found {where}")
+
+
+def _sr_loaders(folder: Path, scale: int) -> list[PairLoader]:
+    paths = list_images(folder)
+    if not paths:
+        raise DatasetError(f"{folder}: no training images found")
+
+    def loader(path: Path) -> PairLoader:
+        def load() -> tuple[np.ndarray, np.ndarray]:
+            gt = mod_crop(read_image(path), scale)
+            return bicubic_downscale(gt, scale), gt
+
+        return load
+
+    return [loader(p) for p in paths]
+
+
+def _paired_loaders(folder: Path) -> list[PairLoader]:
+    if not (folder / "input").is_dir():
+        raise DatasetError(f"{folder}: expected input/ and target/ folders of training pairs")
+    inputs = list_images(folder / "input")
+    targets = {p.stem: p for p in list_images(folder / "target")}
+    unmatched = [p.name for p in inputs if p.stem not in targets]
+    if unmatched or not inputs:
+        raise DatasetError(f"{folder}: input/ and target/ do not match (e.g. {unmatched[:1] or 'empty'})")
+    return [lambda p=p: (read_image(p), read_image(targets[p.stem])) for p in inputs]
+
+
+def training_loaders(names: Sequence[str], task: str, scale: int, root: Path | None) -> list[PairLoader]:
+    """One loader per training image of every named set (``builtin``, a name or a folder)."""
+    loaders: list[PairLoader] = []
+    for name in names:
+        if name == "builtin":
+            for _, img in builtin.train_images():
+                gt = mod_crop(img, scale) if task == "sr" else img
+                loaders.append(lambda gt=gt: (builtin_degrade(task, gt, scale), gt))
+            continue
+        folder = _resolve_folder(name, root)
+        loaders += _sr_loaders(folder, scale) if task == "sr" else _paired_loaders(folder)
+    return loaders
+
+
+def augment(lq: np.ndarray, gt: np.ndarray, code: int) -> tuple[np.ndarray, np.ndarray]:
+    """One of the 8 flip / 90-degree-rotation variants (``code`` in 0..7), applied to both."""
+
+    def op(img: np.ndarray) -> np.ndarray:
+        if code & 1:
+            img = img[:, ::-1]
+        if code & 2:
+            img = img[::-1, :]
+        if code & 4:
+            img = img.transpose(1, 0, 2)
+        return img
+
+    return op(lq), op(gt)
+
+
+class TrainingPatches(Dataset):
+    """Random ``patch``-sized LQ crops with their ``patch * scale`` GT crops.
+
+    ``len()`` is the number of samples the run will draw (iterations x batch); sample
+    ``index`` is determined by ``(seed, index)`` alone. Decoded images are cached.
+    """
+
+    def __init__(
+        self,
+        loaders: Sequence[PairLoader],
+        scale: int,
+        patch: int,
+        length: int,
+        seed: int = 0,
+        flip_rotate: bool = True,
+    ):
+        if not loaders:
+            raise DatasetError("no training images")
+        self.loaders = list(loaders)
+        self.scale, self.patch, self.length, self.seed, self.flip_rotate = scale, patch, length, seed, flip_rotate
+        self._image = lru_cache(maxsize=None)(self._load)
+
+    def _load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        lq, gt = self.loaders[i]()
+        if min(lq.shape[:2]) < self.patch:
+            raise DatasetError(f"training image {i} is {lq.shape[1]}x{lq.shape[0]} LQ, smaller than patch {self.patch}")
+        return lq, gt
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng((self.seed, index))
+        lq, gt = self._image(int(rng.integers(len(self.loaders))))
+        p, s = self.patch, self.scale
+        top = int(rng.integers(lq.shape[0] - p + 1))
+        left = int(rng.integers(lq.shape[1] - p + 1))
+        lq_patch = lq[top : top + p, left : left + p]
+        gt_patch = gt[top * s : (top + p) * s, left * s : (left + p) * s]
+        if self.flip_rotate:
+            lq_patch, gt_patch = augment(lq_patch, gt_patch, int(rng.integers(8)))
+        return torch.from_numpy(uint8_to_tensor_array(lq_patch)), torch.from_numpy(uint8_to_tensor_array(gt_patch))

@@ -1,0 +1,42 @@
+"""Shared fixtures: the optional ../shared data and small helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SHARED = Path(os.environ.get("DCKD_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (Set5, Set14, T91, BSD200); tests using it skip when it is absent."""
+    root = SHARED / "data"
+    if not (root / "Set5" / "HR").is_dir():
+        pytest.skip("benchmark data in ../shared/data not available")
+    return root
+
+
+@pytest.fixture(scope="session")
+def shared_weights() -> Path:
+    root = SHARED / "weights"
+    if not (root / "DCTLSA_x4.pt").is_file():
+        pytest.skip("official weights in ../shared/weights not available")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checkpoint downloads go to a temporary cache, never the user's."""
+    monkeypatch.setenv("DCKD_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("DCKD_DATA", raising=False)
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

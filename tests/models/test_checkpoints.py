@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from dckd_cli.models import checkpoints
+from dckd_cli.models.checkpoints import (
+    CheckpointError,
+    build_with_weights,
+    detect_model,
+    load_weights,
+    official_checkpoint,
+    read_state_dict,
+)
+from dckd_cli.models.zoo import build_model
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("wrapper", ["params", "params_ema", "state_dict", None])
+def test_round_trip_with_official_wrappers(tmp_path: Path, wrapper):
+    source = build_model("rcan", "tiny", 2)
+    state = {f"module.{k}": v for k, v in source.state_dict().items()}  # DataParallel prefix too
+    torch.save({wrapper: state} if wrapper else state, tmp_path / "w.pth")
+    target = load_weights(build_model("rcan", "tiny", 2), tmp_path / "w.pth")
+    assert _same_weights(source, target)
+
+
+def test_safetensors_round_trip(tmp_path: Path):
+    source = build_model("swinir", "tiny", 2)
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    assert _same_weights(source, build_with_weights("swinir", "tiny", 2, "sr", tmp_path / "w.safetensors"))
+
+
+class Payload:
+    """An arbitrary object: unpickling it would run code of the file's choosing."""
+
+
+def test_pickled_objects_are_refused(tmp_path: Path):
+    buffer = io.BytesIO()
+    torch.save({"params": {"w": torch.zeros(1)}, "obj": Payload()}, buffer)
+    (tmp_path / "evil.pth").write_bytes(buffer.getvalue())
+    with pytest.raises(CheckpointError, match="evil.pth: cannot be read as weights"):
+        read_state_dict(tmp_path / "evil.pth")
+
+
+def test_mismatch_is_one_clear_line(tmp_path: Path):
+    torch.save(build_model("rcan", "tiny", 4).state_dict(), tmp_path / "x4.pth")
+    with pytest.raises(CheckpointError, match=r"x4.pth: does not fit this model .*shape-mismatched"):
+        load_weights(build_model("rcan", "tiny", 2), tmp_path / "x4.pth")
+    with pytest.raises(CheckpointError, match="not found"):
+        read_state_dict(tmp_path / "nope.pth")
+
+
+def test_detection_recovers_architecture_and_scale(tmp_path: Path):
+    source = build_model("swinir", "tiny", 3)
+    torch.save({"params": source.state_dict()}, tmp_path / "w.pth")
+    model, scale = detect_model(tmp_path / "w.pth")
+    assert scale == 3 and type(model).__name__ == "SwinIR"
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x), source.eval()(x), atol=1e-6)
+
+
+def test_official_download_goes_to_the_cache(tmp_path: Path, monkeypatch):
+    """The official URL is fetched once into the cache, then loaded from there."""
+    served = build_model("swinir", "tiny", 2).state_dict()
+    calls = []
+
+    def fake_download(url: str, dst: str, progress: bool = True) -> None:
+        calls.append(url)
+        torch.save({"params": served}, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    path = official_checkpoint("swinir", "sr", 2)
+    assert (
+        calls == [checkpoints.OFFICIAL[("swinir", "sr", 2)][0]]
+        and path.parent == checkpoints.cache_dir() / "checkpoints"
+    )
+    assert official_checkpoint("swinir", "sr", 2) == path and len(calls) == 1
+
+
+def test_offline_error_names_url_and_path(monkeypatch):
+    monkeypatch.setitem(
+        checkpoints.OFFICIAL, ("swinir", "sr", 4), ("http://127.0.0.1:9/SwinIR_x4.pth", "SwinIR_x4.pth")
+    )
+    with pytest.raises(CheckpointError) as info:
+        official_checkpoint("swinir", "sr", 4)
+    message = str(info.value)
+    assert "http://127.0.0.1:9/SwinIR_x4.pth" in message and str(checkpoints.cache_dir()) in message
+    assert "\n" not in message
+    assert not (checkpoints.cache_dir() / "checkpoints" / "SwinIR_x4.pth").exists()
+
+
+def test_rcan_has_no_link_and_says_which_file():
+    with pytest.raises(CheckpointError, match="RCAN_BIX4.pt"):
+        official_checkpoint("rcan", "sr", 4)
+
+
+def test_official_dctlsa_detected(shared_weights):
+    model, scale = detect_model(shared_weights / "DCTLSA_x4.pt")
+    assert scale == 4 and sum(p.numel() for p in model.parameters()) == 885_328
