@@ -6,7 +6,8 @@ from dckd_cli.cli import options as opt
 from dckd_cli.cli.errors import NotAvailable, user_errors
 
 EXAMPLE = (
-    "Example:  dckd distill --task sr --teacher swinir --scale 4 --teacher-checkpoint SwinIR-M_x4.pth --data-root ~/data"
+    "Example:  dckd distill --task sr --teacher swinir --scale 4"
+    " --teacher-checkpoint SwinIR-M_x4.pth --data-root ~/data"
 )
 
 
