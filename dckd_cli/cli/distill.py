@@ -1,13 +1,26 @@
-"""`dckd distill`: not available yet (the distillation engine lands next)."""
+"""`dckd distill`: parse, resolve settings, one library call, render. No arguments: the offline demo."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+
 from dckd_cli.cli import options as opt
-from dckd_cli.cli.errors import NotAvailable, user_errors
+from dckd_cli.cli.errors import user_errors
+from dckd_cli.pipelines.distill import distill, run_demo
+from dckd_cli.report.progress import make_sink
+from dckd_cli.report.tables import summary_table
+from dckd_cli.settings.presets import resolve_settings
+
+console = Console()
 
 EXAMPLE = (
-    "Example:  dckd distill --task sr --teacher swinir --scale 4"
-    " --teacher-checkpoint SwinIR-M_x4.pth --data-root ~/data"
+    "Examples:  dckd distill  (offline demo)  |  dckd distill --task sr --teacher swinir --scale 4"
+    " --teacher-checkpoint SwinIR-M_x4.pth --data-root ~/data --output runs/swinir-x4-dckd"
+    "  |  dckd distill --preset sr-rcan-x2 --method logits --set optim.iters=1000"
+    "  |  dckd distill --output runs/swinir-x4-dckd --resume"
 )
 
 
@@ -17,8 +30,41 @@ def distill_command(
     overrides: opt.SetOpt = None,
     task: opt.TaskOpt = None,
     teacher: opt.TeacherOpt = None,
+    teacher_checkpoint: opt.TeacherCkptOpt = None,
+    student: opt.StudentOpt = None,
+    method: opt.MethodOpt = None,
     scale: opt.ScaleOpt = None,
+    data_root: opt.DataRootOpt = None,
     output: opt.OutputOpt = None,
+    force: opt.ForceOpt = False,
+    resume: opt.ResumeOpt = False,
+    iters: opt.ItersOpt = None,
+    seed: opt.SeedOpt = None,
+    quiet: opt.QuietOpt = False,
 ) -> None:
-    """Distil a teacher into a student."""
-    raise NotAvailable("dckd distill")
+    """Distil a teacher into a student. With no arguments: the offline demo on built-in data."""
+    flags = {
+        "task": task,
+        "scale": scale,
+        "teacher.arch": teacher,
+        "teacher.checkpoint": str(teacher_checkpoint) if teacher_checkpoint else None,
+        "student.arch": student or teacher,
+        "method.name": method,
+        "data.root": str(data_root) if data_root else None,
+    }
+    chosen = any(v is not None for v in flags.values()) or preset or overrides
+    if not chosen and not resume:
+        root = output or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
+        demo = run_demo(
+            root, force=force, seed=seed, iters=iters, make_sink=lambda label: make_sink(console, label, quiet)
+        )
+        console.print(summary_table(demo.results, title="Demo: x4 SR on the built-in images (PSNR dB / SSIM, Y)"))
+        for method_name, folder in demo.folders.items():
+            console.print(f"{method_name}: {folder}")
+        return
+    settings = resolve_settings(preset, {**flags, "optim.iters": iters, "runtime.seed": seed}, overrides or [])
+    label = settings.method.name
+    result = distill(settings, output, force=force, resume=resume, iters=iters, sink=make_sink(console, label, quiet))
+    best = f"{result.best_psnr:.2f} dB" if result.best_psnr is not None else "n/a"
+    console.print(f"{label}: {result.iterations} iterations in {result.seconds:.0f} s, best val PSNR {best}")
+    console.print(f"run folder: {result.folder}")

@@ -12,13 +12,16 @@ from rich.markup import escape
 
 from dckd_cli.data.benchmarks import DatasetError
 from dckd_cli.data.images import ImageError
+from dckd_cli.engine.checkpoint import RunFolderError
+from dckd_cli.methods.feature_taps import TapError
+from dckd_cli.methods.registry import MethodNotAvailable
 from dckd_cli.models.checkpoints import CheckpointError
 from dckd_cli.models.zoo import ZooError
 from dckd_cli.settings.presets import SettingsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-USER_ERRORS = (DatasetError, ImageError, CheckpointError, ZooError, FileExistsError)
+USER_ERRORS = (DatasetError, ImageError, CheckpointError, ZooError, RunFolderError, TapError, FileExistsError)
 
 
 class NotAvailable(Exception):
@@ -45,5 +48,7 @@ def user_errors(func: F) -> F:
             fail(str(err))
         except NotAvailable as err:
             fail(f"{err}: not available yet", code=2)
+        except MethodNotAvailable as err:
+            fail(str(err), code=2)
 
     return wrapper  # type: ignore[return-value]

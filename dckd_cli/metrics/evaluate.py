@@ -59,6 +59,7 @@ def evaluate(
     overlap: int = 16,
     multiple: int = 1,
     save_dir: Path | None = None,
+    save_limit: int | None = None,
     on_image: Callable[[str, str], None] | None = None,
 ) -> list[DatasetResult]:
     """PSNR / SSIM of ``model`` on each benchmark; outputs are rounded to 8 bits first."""
@@ -67,7 +68,7 @@ def evaluate(
     results = []
     for bench in benchmarks:
         scores = []
-        for pair in bench:
+        for index, pair in enumerate(bench):
             lq, gt = pair.load()
             x = torch.from_numpy(uint8_to_tensor_array(lq))[None].to(device)
             y = restore(model, x, scale, tile=tile, overlap=overlap, multiple=multiple)
@@ -75,7 +76,7 @@ def evaluate(
             if out.shape != gt.shape:
                 raise ValueError(f"{bench.name}/{pair.name}: output {out.shape} does not match target {gt.shape}")
             scores.append(ImageScore(pair.name, psnr(out, gt, channel, crop), ssim(out, gt, channel, crop)))
-            if save_dir is not None:
+            if save_dir is not None and (save_limit is None or index < save_limit):
                 write_image(save_dir / bench.name / f"{pair.name}.png", out)
             if on_image is not None:
                 on_image(bench.name, pair.name)

@@ -119,7 +119,9 @@ def build_model(arch: str, size: str, scale: int) -> nn.Module:
         raise ZooError(f"'{arch}' is a super-resolution model; it needs scale 2, 3 or 4")
     if arch not in SR_ONLY and scale != 1:
         raise ZooError(f"'{arch}' restores at scale 1 (deblurring / deraining), not x{scale}")
-    return BUILDERS[arch](size, scale)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.meshgrid", category=UserWarning)  # upstream SwinIR
+        return BUILDERS[arch](size, scale)
 
 
 def count_parameters(model: nn.Module) -> int:

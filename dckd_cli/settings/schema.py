@@ -51,7 +51,9 @@ class ModelSpec(Section):
 
     arch: Arch = "swinir"
     size: Size = "teacher"
-    checkpoint: Path | None = Field(default=None, description="weights file; official release when empty")
+    checkpoint: Path | None = Field(
+        default=None, description="teacher: weights (official release when empty); student: warm-start weights"
+    )
 
 
 class LossWeights(Section):
@@ -65,10 +67,17 @@ class LossWeights(Section):
     lcr: float = Field(default=1.0, ge=0)
 
 
+class FakdSettings(Section):
+    """Layers tapped (forward hooks, module paths) for FAKD; empty = the architecture's default."""
+
+    student_layers: list[str] = Field(default_factory=list)
+    teacher_layers: list[str] = Field(default_factory=list)
+
+
 class MethodSettings(Section):
     name: MethodName = "dckd"
     weights: LossWeights = Field(default_factory=LossWeights)
-    fakd_layers: list[str] = Field(default_factory=list, description="module paths tapped for FAKD (student = teacher)")
+    fakd: FakdSettings = Field(default_factory=FakdSettings)
 
 
 class OptimSettings(Section):
@@ -86,6 +95,9 @@ class OptimSettings(Section):
     iters: int = Field(default=250_000, ge=1)
     grad_accum: int = Field(default=1, ge=1)
     ema_decay: float = Field(default=0.999, ge=0, lt=1)
+    ema_warmup: bool = Field(
+        default=True, description="decay min(ema_decay, (1+t)/(10+t)) so short runs track the student"
+    )
     grad_clip: float | None = Field(default=None, gt=0)
 
 

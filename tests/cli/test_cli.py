@@ -77,3 +77,51 @@ def test_evaluate_published_row_through_the_cli(shared_data, tmp_path: Path):
     assert result.exit_code == 0, result.output
     (record,) = json.loads(out.read_text())
     assert abs(record["psnr"] - 30.39) <= 0.02 and abs(record["ssim"] - 0.8682) <= 0.001
+
+
+def test_distill_demo_runs_end_to_end(tmp_path: Path, monkeypatch):
+    """`dckd distill` with no arguments: teacher, scratch and logits runs, then a table."""
+    from dckd_cli.pipelines import distill as pipeline
+
+    monkeypatch.setattr(pipeline, "DEMO_TEACHER_ITERS", 6)
+    root = tmp_path / "demo"
+    result = runner.invoke(app, ["distill", "--output", str(root), "--iters", "4", "-q"])
+    assert result.exit_code == 0, result.output
+    for row in ("bicubic", "teacher", "scratch", "logits"):
+        assert row in result.output
+    assert (root / "logits" / "checkpoints" / "last" / "model.safetensors").is_file()
+    # A second demo into the same folder is refused without --force.
+    again = runner.invoke(app, ["distill", "--output", str(root), "--iters", "4", "-q"])
+    assert again.exit_code == 1 and "--force" in again.output
+
+
+def test_distill_run_resume_and_refusal(tmp_path: Path):
+    args = [
+        "distill",
+        "--preset",
+        "demo",
+        "--method",
+        "scratch",
+        "--set",
+        "student.size=tiny",
+        "--iters",
+        "4",
+        "--set",
+        "runtime.val_every=2",
+        "--set",
+        "data.patch_size=12",
+        "--output",
+        str(tmp_path / "r"),
+        "-q",
+    ]
+    assert runner.invoke(app, args).exit_code == 0
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1 and "--resume" in refused.output and "--force" in refused.output
+    resumed = runner.invoke(app, ["distill", "--output", str(tmp_path / "r"), "--resume", "--iters", "6", "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "6 iterations" in resumed.output
+
+
+def test_distill_method_not_landed_exits_2(tmp_path: Path):
+    result = runner.invoke(app, ["distill", "--preset", "sr-swinir-x4", "--output", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "not available yet" in result.output

@@ -1,0 +1,104 @@
+"""`distill`: one run from resolved settings, or the offline demo (several runs + a table)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dckd_cli.data.benchmarks import load_benchmark
+from dckd_cli.engine.checkpoint import RunFolderError, check_run_folder
+from dckd_cli.engine.trainer import ProgressSink, TrainResult, train
+from dckd_cli.metrics.evaluate import DatasetResult, evaluate
+from dckd_cli.models.checkpoints import cache_dir
+from dckd_cli.pipelines.evaluate import ModelChoice, read_run_settings, resolve_model
+from dckd_cli.settings.presets import resolve_settings
+from dckd_cli.settings.schema import RunSettings
+
+# The demo's teacher: trained from scratch on the built-in images once, then cached.
+DEMO_TEACHER_ITERS = 1500
+DEMO_TEACHER_OVERRIDES = {"optim.lr": 1e-3, "data.batch_size": 16}
+DEMO_METHODS = ("scratch", "logits")
+
+SinkFactory = Callable[[str], ProgressSink]
+
+
+def default_output(settings: RunSettings) -> Path:
+    return Path("runs") / f"{settings.task}-{settings.student.arch}-x{settings.scale}-{settings.method.name}"
+
+
+def distill(
+    settings: RunSettings,
+    output: Path | None,
+    *,
+    force: bool = False,
+    resume: bool = False,
+    iters: int | None = None,
+    sink: ProgressSink | None = None,
+) -> TrainResult:
+    """One run. On ``resume`` the run's saved settings are used (``iters`` may extend it)."""
+    folder = output or settings.output or default_output(settings)
+    if resume:
+        check_run_folder(folder, force=False, resume=True)
+        settings = read_run_settings(folder)
+        if iters is not None:
+            settings.optim.iters = iters
+    settings.output = folder
+    return train(settings, folder, force=force, resume=resume, sink=sink)
+
+
+@dataclass
+class DemoResult:
+    results: list[DatasetResult]
+    folders: dict[str, Path]
+
+
+def _demo_teacher(base: RunSettings, root: Path, make_sink: SinkFactory) -> Path:
+    """The cached demo teacher's weights, trained first if the cache has none."""
+    spec = base.teacher
+    cached = cache_dir() / "demo" / f"teacher-{spec.arch}-{spec.size}-x{base.scale}-{DEMO_TEACHER_ITERS}.safetensors"
+    if cached.is_file():
+        return cached
+    flags = {"method.name": "scratch", "student.size": spec.size, "optim.iters": DEMO_TEACHER_ITERS}
+    settings = resolve_settings("demo", {**flags, **DEMO_TEACHER_OVERRIDES}, [f"runtime.seed={base.runtime.seed}"])
+    train(settings, root / "teacher", force=True, sink=make_sink("teacher"))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
+    os.close(fd)
+    shutil.copyfile(root / "teacher" / "checkpoints" / "last" / "model.safetensors", tmp)
+    os.replace(tmp, cached)
+    return cached
+
+
+def run_demo(
+    root: Path, *, force: bool = False, seed: int | None = None, iters: int | None = None, make_sink: SinkFactory
+) -> DemoResult:
+    """The offline demo: a small teacher, then each demo method distils a tiny student."""
+    if root.exists() and any(root.iterdir()) and not force:
+        raise RunFolderError(f"{root} already exists; pass --force to overwrite it or choose another --output")
+    overrides = [f"runtime.seed={seed}"] if seed is not None else []
+    base = resolve_settings("demo", {"optim.iters": iters}, overrides)
+    teacher_path = _demo_teacher(base, root, make_sink)
+    folders: dict[str, Path] = {}
+    for method in DEMO_METHODS:
+        settings = base.model_copy(deep=True)
+        settings.method.name = method
+        settings.teacher.checkpoint = teacher_path
+        folders[method] = root / method
+        distill(settings, folders[method], force=True, sink=make_sink(method))
+    bench = load_benchmark("builtin", base.task, base.scale, None)
+    choices = {
+        "bicubic": ModelChoice(arch="bicubic"),
+        "teacher": ModelChoice(arch=base.teacher.arch, size=base.teacher.size, checkpoint=teacher_path),
+        **{method: ModelChoice(run=folder) for method, folder in folders.items()},
+    }
+    results: list[DatasetResult] = []
+    for label, choice in choices.items():
+        resolved = resolve_model(choice, base)
+        results += evaluate(
+            resolved.model, [bench], task=base.task, scale=base.scale, model_name=label, multiple=resolved.multiple
+        )
+    return DemoResult(results, folders)

@@ -1,0 +1,91 @@
+"""Training progress: a Rich bar on a terminal, plain log lines otherwise, nothing with --quiet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+TERM_ORDER = ("loss", "rec", "kd", "fakd", "dcl", "ce", "lcr")
+
+
+def describe(record: dict[str, Any]) -> str:
+    """``rec 0.0312  kd 0.0101  lr 1.0e-04  5.2 it/s  val 28.71 dB`` from a log record."""
+    parts = [f"{k} {record[k]:.4f}" for k in TERM_ORDER if k in record]
+    parts += [
+        f"{k} {v:.4f}"
+        for k, v in record.items()
+        if k not in TERM_ORDER and k not in ("iter", "lr", "it_per_s", "val_psnr")
+    ]
+    if "lr" in record:
+        parts.append(f"lr {record['lr']:.1e}")
+    if "it_per_s" in record:
+        parts.append(f"{record['it_per_s']:.1f} it/s")
+    if "val_psnr" in record:
+        parts.append(f"val {record['val_psnr']:.2f} dB")
+    return "  ".join(parts)
+
+
+class RichSink:
+    """A progress bar with iteration, loss terms, it/s, ETA and the last validation PSNR."""
+
+    def __init__(self, console: Console, label: str):
+        self.label = label
+        self.progress = Progress(
+            TextColumn(f"[bold]{label}[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=console,
+            transient=False,
+        )
+        self.task = None
+        self.val = ""
+
+    def start(self, total: int, done: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task(self.label, total=total, completed=done, info="")
+
+    def step(self, iteration: int, record: dict[str, Any] | None) -> None:
+        assert self.task is not None
+        if record:
+            if "val_psnr" in record:
+                self.val = f"  val {record['val_psnr']:.2f} dB"
+            info = describe({k: v for k, v in record.items() if k != "val_psnr"}) + self.val
+            self.progress.update(self.task, completed=iteration, info=info)
+        else:
+            self.progress.update(self.task, completed=iteration)
+        if iteration >= (self.progress.tasks[0].total or 0):
+            self.progress.stop()
+
+
+class LineSink:
+    """One plain line per logged iteration (for logs and pipes)."""
+
+    def __init__(self, console: Console, label: str):
+        self.console, self.label = console, label
+        self.total = 0
+
+    def start(self, total: int, done: int) -> None:
+        self.total = total
+        self.console.print(f"{self.label}: iterations {done} -> {total}", highlight=False)
+
+    def step(self, iteration: int, record: dict[str, Any] | None) -> None:
+        if record:
+            self.console.print(f"{self.label} {iteration}/{self.total}  {describe(record)}", highlight=False)
+
+
+class QuietSink:
+    def start(self, total: int, done: int) -> None:
+        pass
+
+    def step(self, iteration: int, record: dict[str, Any] | None) -> None:
+        pass
+
+
+def make_sink(console: Console, label: str, quiet: bool) -> RichSink | LineSink | QuietSink:
+    if quiet:
+        return QuietSink()
+    return RichSink(console, label) if console.is_terminal else LineSink(console, label)

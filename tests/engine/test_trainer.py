@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dckd_cli.engine.checkpoint import RunFolderError, load_checkpoint
+from dckd_cli.engine.trainer import Trainer, train
+from dckd_cli.methods.base import Method
+
+
+def _log(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_loss_falls_on_a_tiny_run(tmp_path: Path, tiny_settings):
+    train(tiny_settings("scratch", iters=40, **{"runtime.log_every": 10}), tmp_path / "run")
+    rec = [r["rec"] for r in _log(tmp_path / "run") if "rec" in r]
+    assert len(rec) == 4 and rec[-1] < 0.7 * rec[0]
+
+
+@pytest.mark.parametrize(
+    "method,terms", [("scratch", {"rec"}), ("logits", {"rec", "kd"}), ("fakd", {"rec", "kd", "fakd"})]
+)
+def test_each_method_logs_its_terms(tmp_path: Path, tiny_settings, method, terms):
+    train(tiny_settings(method, iters=6), tmp_path / method)
+    records = _log(tmp_path / method)
+    assert [r["iter"] for r in records] == [2, 4, 6]
+    losses = records[0]
+    assert terms <= losses.keys() and {"lr", "it_per_s", "loss"} <= losses.keys()
+    assert losses["loss"] == pytest.approx(sum(losses[t] for t in terms), rel=1e-5)
+    assert "val_psnr" in records[-1]
+    assert not ({"rec", "kd", "fakd"} - terms) & losses.keys()
+
+
+def test_teacher_gets_no_gradient_and_stays_unchanged(tmp_path: Path, tiny_settings, teacher_file: Path, monkeypatch):
+    seen = []
+    original = Method.loss_terms
+
+    def spy(self, lq, gt, student_out):
+        terms = original(self, lq, gt, student_out)
+        if self.teacher is not None:
+            seen.append(all(p.grad is None and not p.requires_grad for p in self.teacher.parameters()))
+            seen.append(not self.teacher.training)
+        return terms
+
+    monkeypatch.setattr(Method, "loss_terms", spy)
+    before = load_file(str(teacher_file))
+    trainer = Trainer(tiny_settings("logits", iters=5), tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    trainer.run()
+    assert seen and all(seen)
+    student = load_file(str(tmp_path / "run" / "checkpoints" / "last" / "student.safetensors"))
+    assert any(not torch.equal(student[k], before[k]) for k in before)  # the student did learn
+    assert all(torch.equal(v, load_file(str(teacher_file))[k]) for k, v in before.items())
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path: Path, tiny_settings):
+    """Killed after iteration 6 (last checkpoint), resumed to 12: bitwise equal weights."""
+    whole = tmp_path / "whole"
+    train(tiny_settings("logits", iters=12), whole)
+
+    part = tmp_path / "part"
+    train(tiny_settings("logits", iters=6), part)
+    # What a kill leaves behind: log lines past the checkpoint are dropped on resume.
+    with (part / "metrics.jsonl").open("a") as handle:
+        handle.write(json.dumps({"iter": 7, "rec": 1.0}) + "\n")
+    settings = tiny_settings("logits", iters=12)
+    settings.output = part
+    Trainer(settings, part).run(resume=True)
+
+    a, b = load_checkpoint(whole), load_checkpoint(part)
+    assert a.state["iter"] == b.state["iter"] == 12
+    for name in ("student", "model"):
+        wa, wb = getattr(a, name), getattr(b, name)
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), name
+    assert [r["iter"] for r in _log(part)] == [r["iter"] for r in _log(whole)]
+    assert _log(part)[-1]["rec"] == pytest.approx(_log(whole)[-1]["rec"], abs=0)
+
+
+def test_existing_folder_refused_without_force(tmp_path: Path, tiny_settings):
+    folder = tmp_path / "run"
+    train(tiny_settings(iters=3), folder)
+    stamp = (folder / "settings.yaml").read_text()
+    with pytest.raises(RunFolderError, match="--force"):
+        train(tiny_settings(iters=3), folder)
+    assert (folder / "settings.yaml").read_text() == stamp
+    train(tiny_settings(iters=3), folder, force=True)
+    with pytest.raises(RunFolderError, match="nothing to resume"):
+        train(tiny_settings(iters=3), tmp_path / "empty", resume=True)
+
+
+def test_run_folder_layout(tmp_path: Path, tiny_settings):
+    folder = tmp_path / "run"
+    train(tiny_settings(iters=6), folder)
+    for tag in ("last", "best"):
+        files = sorted(p.name for p in (folder / "checkpoints" / tag).iterdir())
+        assert files == ["method.safetensors", "model.safetensors", "state.pt", "student.safetensors"]
+    assert not [p for p in (folder / "checkpoints").iterdir() if p.name.startswith(".")]
+    assert len(list((folder / "val_images" / "iter_000006" / "builtin").iterdir())) == 3
+    state = torch.load(folder / "checkpoints" / "last" / "state.pt", weights_only=True)
+    assert state["iter"] == 6
