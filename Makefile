@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/dckd evaluate --model bicubic --scale 4 --datasets builtin
+	$(VENV)/bin/dckd distill
 
 test: install
 	$(PY) -m pytest -q

@@ -8,6 +8,7 @@ import typer
 
 from dckd_cli import __version__
 from dckd_cli.cli import ablate, distill, evaluate, export
+from dckd_cli.cli.encoder import encoder_app
 
 app = typer.Typer(
     name="dckd",
@@ -37,3 +38,4 @@ app.command("distill", epilog=distill.EXAMPLE)(distill.distill_command)
 app.command("evaluate", epilog=evaluate.EXAMPLE)(evaluate.evaluate_command)
 app.command("export", epilog=export.EXAMPLE)(export.export_command)
 app.command("ablate", epilog=ablate.EXAMPLE)(ablate.ablate_command)
+app.add_typer(encoder_app, name="encoder")

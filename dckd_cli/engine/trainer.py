@@ -147,6 +147,7 @@ class Trainer:
         )
         student, optimizer, batches = acc.prepare(student, optimizer, batches)
         ema.model.to(acc.device)
+        method.to(acc.device)
 
         iteration, last_psnr = start, None
         sums: dict[str, float] = defaultdict(float)

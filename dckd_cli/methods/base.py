@@ -33,6 +33,9 @@ class Method:
     def loss_terms(self, lq: torch.Tensor, gt: torch.Tensor, student_out: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"rec": self.weights.rec * reconstruction_loss(student_out, gt)}
 
+    def to(self, device: torch.device) -> None:
+        """Move the method's own networks (encoders, history models) to ``device``."""
+
     def after_step(self, iteration: int, ema_student: nn.Module) -> None:
         """Called once per optimiser step (history models and other slow state live here)."""
 

@@ -5,15 +5,21 @@ from __future__ import annotations
 from torch import nn
 
 from dckd_cli.methods.base import Method
+from dckd_cli.methods.dckd import CsdMethod, DckdMethod, DckdStarMethod
 from dckd_cli.methods.fakd import FakdMethod
 from dckd_cli.methods.logits import LogitsMethod
 from dckd_cli.methods.scratch import ScratchMethod
+from dckd_cli.methods.upper_bound import DukdMethod
 from dckd_cli.settings.schema import RunSettings
 
 METHODS: dict[str, type[Method]] = {
     "scratch": ScratchMethod,
     "logits": LogitsMethod,
     "fakd": FakdMethod,
+    "csd": CsdMethod,
+    "dukd": DukdMethod,
+    "dckd": DckdMethod,
+    "dckd-star": DckdStarMethod,
 }
 
 

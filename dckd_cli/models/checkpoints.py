@@ -109,13 +109,19 @@ def official_checkpoint(arch: str, task: str, scale: int, download: bool = True)
         raise CheckpointError(f"no official {arch} checkpoint for task '{task}' x{scale}; pass a checkpoint path")
     url, filename = OFFICIAL[key]
     target = cache_dir() / "checkpoints" / filename
-    if target.is_file():
-        return target
-    if url is None:
+    if url is None and not target.is_file():
         raise CheckpointError(
             f"{arch} weights have no direct download link: get {filename} from {WHERE_TO_GET[arch]} "
             f"and pass its path (or place it at {target})"
         )
+    return fetch_to_cache(url or "", filename, download)
+
+
+def fetch_to_cache(url: str, filename: str, download: bool = True) -> Path:
+    """``<cache>/checkpoints/<filename>``, downloaded from ``url`` first if it is not there."""
+    target = cache_dir() / "checkpoints" / filename
+    if target.is_file():
+        return target
     if not download:
         raise CheckpointError(f"{target} is missing; download {url} there or pass a checkpoint path")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from dckd_cli.settings.presets import resolve_settings
 from dckd_cli.settings.schema import RunSettings
 
 # The demo's teacher: trained from scratch on the built-in images once, then cached.
-DEMO_TEACHER_ITERS = 1500
+DEMO_TEACHER_ITERS = 1000
 DEMO_TEACHER_OVERRIDES = {"optim.lr": 1e-3, "data.batch_size": 16}
 DEMO_METHODS = ("scratch", "logits")
 

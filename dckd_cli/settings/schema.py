@@ -74,6 +74,86 @@ class FakdSettings(Section):
     teacher_layers: list[str] = Field(default_factory=list)
 
 
+class EncoderSettings(Section):
+    """The frozen VQGAN feature encoder of L_dcl and L_ce."""
+
+    checkpoint: str | None = Field(
+        default=None,
+        description="VQGAN weights file, 'imagenet' (official f16-1024, cached / downloaded), or empty: packaged compact",
+    )
+    input_range: Literal["0,1", "-1,1"] = Field(
+        default="0,1", description="'0,1' feeds images as the released code does; '-1,1' is what VQGAN was trained on"
+    )
+    layers: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], description="resolution levels tapped")
+    layer_weights: list[float] = Field(default_factory=lambda: [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0])
+
+    @model_validator(mode="after")
+    def _same_length(self) -> EncoderSettings:
+        if len(self.layers) != len(self.layer_weights) or not self.layers:
+            raise ValueError("layers and layer_weights need the same, non-zero length")
+        return self
+
+
+class NegativeSettings(Section):
+    """Negatives of the dynamic contrastive regularisation: degraded LQ through the history model."""
+
+    count: int = Field(default=5, ge=1, description="N, the clean LQ included (released: clean + 4 noisy)")
+    include_clean: bool = True
+    degradation: Literal["noise", "blur", "resize", "mix"] = "noise"
+    noise_sigma: tuple[float, float] = Field(default=(1.0, 30.0), description="sigma range, in 8-bit levels")
+    grey_prob: float = Field(default=0.5, ge=0, le=1)
+    blur_kernel: tuple[int, int] = (3, 11)
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    resize_scale: tuple[float, float] = Field(default=(0.5, 0.9), description="down-then-up resize factor range")
+
+
+class HistorySettings(Section):
+    """theta_his <- alpha * theta_his + (1 - alpha) * theta_src when t % s == 0."""
+
+    alpha: float = Field(default=0.1, ge=0, le=1)
+    source: Literal["ema", "student"] = Field(default="ema", description="released code: ema; paper: student")
+    steps: list[int] = Field(default_factory=lambda: [1000, 2000, 3000], description="update interval s per phase")
+    breakpoints: list[float] = Field(
+        default_factory=lambda: [0.4, 0.8],
+        description="phase ends as fractions of optim.iters (released: 100k, 200k of 250k)",
+    )
+
+    @model_validator(mode="after")
+    def _phases(self) -> HistorySettings:
+        if len(self.steps) != len(self.breakpoints) + 1 or min(self.steps) < 1:
+            raise ValueError("steps needs one positive interval per phase (len(breakpoints) + 1)")
+        return self
+
+
+class DistributionSettings(Section):
+    """The distribution mapping module: C = softmax(sign * d / temperature)."""
+
+    sign: Literal[-1, 1] = Field(default=-1, description="-1: nearest code most likely (default); +1: as printed")
+    temperature: float = Field(default=1.0, gt=0)
+
+
+class UpperBoundSettings(Section):
+    """DUKD-style label consistency (dckd-star): the teacher sees a transformed input."""
+
+    prob: float = Field(default=0.5, ge=0, le=1)
+    ops: list[Literal["hflip", "vflip", "transpose", "invert"]] = Field(
+        default_factory=lambda: ["hflip", "vflip", "transpose", "invert"]
+    )
+
+
+class DckdSettings(Section):
+    """DCKD's components; each can be switched off (an ablation is a setting)."""
+
+    dcr: bool = Field(default=True, description="dynamic contrastive regularisation (L_dcl)")
+    dmm: bool = Field(default=True, description="distribution mapping module (L_ce)")
+    eps: float = Field(default=1e-7, gt=0)
+    encoder: EncoderSettings = Field(default_factory=EncoderSettings)
+    negatives: NegativeSettings = Field(default_factory=NegativeSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    distribution: DistributionSettings = Field(default_factory=DistributionSettings)
+    upper_bound: UpperBoundSettings = Field(default_factory=UpperBoundSettings)
+
+
 class MethodSettings(Section):
     name: MethodName = "dckd"
     weights: LossWeights = Field(default_factory=LossWeights)
@@ -120,6 +200,7 @@ class RunSettings(Section):
     teacher: ModelSpec = Field(default_factory=ModelSpec)
     student: ModelSpec = Field(default_factory=ModelSpec)
     method: MethodSettings = Field(default_factory=MethodSettings)
+    dckd: DckdSettings = Field(default_factory=DckdSettings)
     optim: OptimSettings = Field(default_factory=OptimSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     output: Path | None = Field(default=None, description="run folder")
