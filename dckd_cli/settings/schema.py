@@ -79,7 +79,7 @@ class EncoderSettings(Section):
 
     checkpoint: str | None = Field(
         default=None,
-        description="VQGAN weights file, 'imagenet' (official f16-1024, cached / downloaded), or empty: packaged compact",
+        description="VQGAN weights file, 'imagenet' (official f16-1024, cached or downloaded), or empty: packaged",
     )
     input_range: Literal["0,1", "-1,1"] = Field(
         default="0,1", description="'0,1' feeds images as the released code does; '-1,1' is what VQGAN was trained on"
