@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 
-import torch
 from torch import nn
+
+from dckd_cli.models.averaging import blend_into
 
 
 class ModelEMA:
@@ -25,13 +26,6 @@ class ModelEMA:
             return self.decay
         return min(self.decay, (1 + self.updates) / (10 + self.updates))
 
-    @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        d = self.current_decay()
+        blend_into(self.model, model, self.current_decay())
         self.updates += 1
-        source = model.state_dict()
-        for name, value in self.model.state_dict().items():
-            if value.dtype.is_floating_point:
-                value.mul_(d).add_(source[name].detach().to(value.dtype), alpha=1 - d)
-            else:
-                value.copy_(source[name])

@@ -17,7 +17,7 @@ from dckd_cli.losses.distribution import distribution_loss
 from dckd_cli.methods.history_model import HistoryModel
 from dckd_cli.methods.logits import LogitsMethod
 from dckd_cli.methods.negatives import negative_inputs
-from dckd_cli.methods.upper_bound import LabelConsistency
+from dckd_cli.methods.upper_bound import WithLabelConsistency
 from dckd_cli.models.vqgan import resolve_encoder
 from dckd_cli.settings.schema import RunSettings
 
@@ -99,25 +99,8 @@ class DckdMethod(LogitsMethod):
             self.history.model.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("history.")})
 
 
-class DckdStarMethod(DckdMethod):
+class DckdStarMethod(WithLabelConsistency, DckdMethod):
     """``dckd-star`` (DCKD*): DCKD plus the DUKD-style label-consistency upper bound (L_lcr)."""
-
-    def __init__(self, settings: RunSettings, student: nn.Module, teacher: nn.Module | None):
-        super().__init__(settings, student, teacher)
-        self.consistency = LabelConsistency(settings.dckd.upper_bound, settings.runtime.seed)
-
-    def loss_terms(self, lq: torch.Tensor, gt: torch.Tensor, student_out: torch.Tensor) -> dict[str, torch.Tensor]:
-        terms = super().loss_terms(lq, gt, student_out)
-        assert self.teacher is not None
-        terms["lcr"] = self.consistency.term(self.weights.lcr, self.teacher, lq, student_out)
-        return terms
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return super().state_dict() | {"lcr_generator": self.consistency.generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        super().load_state_dict(state)
-        self.consistency.generator.set_state(state["lcr_generator"])
 
 
 class CsdMethod(DckdMethod):

@@ -13,6 +13,7 @@ import copy
 import torch
 from torch import nn
 
+from dckd_cli.models.averaging import blend_into
 from dckd_cli.settings.schema import HistorySettings
 
 
@@ -29,17 +30,10 @@ class HistoryModel:
                 return step
         return self.cfg.steps[-1]
 
-    @torch.no_grad()
     def maybe_update(self, iteration: int, source: nn.Module) -> bool:
         if iteration % self.interval(iteration) != 0:
             return False
-        alpha = self.cfg.alpha
-        src = source.state_dict()
-        for name, value in self.model.state_dict().items():
-            if value.dtype.is_floating_point:
-                value.mul_(alpha).add_(src[name].detach().to(value.dtype), alpha=1 - alpha)
-            else:
-                value.copy_(src[name])
+        blend_into(self.model, source, self.cfg.alpha)
         self.updates += 1
         return True
 

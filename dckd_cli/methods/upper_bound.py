@@ -29,21 +29,25 @@ class LabelConsistency:
         return weight * label_consistency_loss(student_out, self.target(teacher, lq))
 
 
-class DukdMethod(LogitsMethod):
-    """DUKD-style upper bound alone: L_rec + L_kd + L_lcr."""
+class WithLabelConsistency:
+    """Mixin: adds L_lcr to the terms of the method it is mixed into."""
 
     def __init__(self, settings: RunSettings, student: nn.Module, teacher: nn.Module | None):
-        super().__init__(settings, student, teacher)
+        super().__init__(settings, student, teacher)  # type: ignore[call-arg]
         self.consistency = LabelConsistency(settings.dckd.upper_bound, settings.runtime.seed)
 
     def loss_terms(self, lq: torch.Tensor, gt: torch.Tensor, student_out: torch.Tensor) -> dict[str, torch.Tensor]:
-        terms = super().loss_terms(lq, gt, student_out)
-        assert self.teacher is not None
-        terms["lcr"] = self.consistency.term(self.weights.lcr, self.teacher, lq, student_out)
+        terms = super().loss_terms(lq, gt, student_out)  # type: ignore[misc]
+        terms["lcr"] = self.consistency.term(self.weights.lcr, self.teacher, lq, student_out)  # type: ignore[attr-defined]
         return terms
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"lcr_generator": self.consistency.generator.get_state()}
+        return super().state_dict() | {"lcr_generator": self.consistency.generator.get_state()}  # type: ignore[misc]
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        super().load_state_dict(state)  # type: ignore[misc]
         self.consistency.generator.set_state(state["lcr_generator"])
+
+
+class DukdMethod(WithLabelConsistency, LogitsMethod):
+    """DUKD-style upper bound alone: L_rec + L_kd + L_lcr."""
