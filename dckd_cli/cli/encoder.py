@@ -28,6 +28,9 @@ def fit_command(
     iters: Annotated[int, typer.Option("--iters", help="Training iterations.")] = 3000,
     batch: Annotated[int, typer.Option("--batch", help="Patches per iteration.")] = 8,
     patch: Annotated[int, typer.Option("--patch", help="Patch side in pixels (multiple of 16).")] = 64,
+    with_decoder: Annotated[
+        bool, typer.Option("--with-decoder", help="Also save the decoder (to reconstruct).")
+    ] = False,
     seed: opt.SeedOpt = None,
     force: opt.ForceOpt = False,
     quiet: opt.QuietOpt = False,
@@ -40,7 +43,16 @@ def fit_command(
         if not quiet:
             console.print(f"encoder fit {it}/{iters}  loss {info['loss']:.4f}  vq {info['vq']:.4f}", highlight=False)
 
-    report = fit_encoder(images, output, iters=iters, batch=batch, patch=patch, seed=seed or 0, on_step=on_step)
+    report = fit_encoder(
+        images,
+        output,
+        iters=iters,
+        batch=batch,
+        patch=patch,
+        seed=seed or 0,
+        with_decoder=with_decoder,
+        on_step=on_step,
+    )
     console.print(
         f"wrote {output}: reconstruction PSNR {report.recon_psnr:.2f} dB, codebook usage "
         f"{report.codebook_usage:.0%}, {report.iterations} iterations in {report.seconds:.0f} s"

@@ -21,7 +21,7 @@ from dckd_cli.settings.schema import RunSettings
 # The demo's teacher: trained from scratch on the built-in images once, then cached.
 DEMO_TEACHER_ITERS = 1000
 DEMO_TEACHER_OVERRIDES = {"optim.lr": 1e-3, "data.batch_size": 16}
-DEMO_METHODS = ("scratch", "logits")
+DEMO_METHODS = ("scratch", "logits", "dckd")
 
 SinkFactory = Callable[[str], ProgressSink]
 

@@ -117,6 +117,7 @@ def fit_encoder(
     patch: int = 64,
     lr: float = 2e-4,
     seed: int = 0,
+    with_decoder: bool = False,
     on_step: Callable[[int, dict], None] | None = None,
 ) -> FitReport:
     """Train the autoencoder on ``source`` (a folder or ``builtin``); write ``output`` (+ .json)."""
@@ -159,11 +160,18 @@ def fit_encoder(
     return report
 
 
+def encoder_side(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The keys DCKD needs (encoder, quant_conv, codebook): a third of the file."""
+    keep = ("encoder.", "quant_conv.", "quantize.")
+    return {k: v for k, v in state.items() if k.startswith(keep)}
+
+
 def _write(output: Path, state: dict[str, torch.Tensor], config: VQGANConfig, report: FitReport, args: dict) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=output.parent, suffix=".tmp")
     os.close(fd)
     save_file(state, tmp)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; this is a shareable artefact
     os.replace(tmp, output)
     meta = json.loads(config.to_json()) | {"fit": asdict(report), "command": args}
     output.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -122,6 +122,15 @@ def test_distill_run_resume_and_refusal(tmp_path: Path):
     assert "6 iterations" in resumed.output
 
 
-def test_distill_method_not_landed_exits_2(tmp_path: Path):
-    result = runner.invoke(app, ["distill", "--preset", "sr-swinir-x4", "--output", str(tmp_path / "x")])
-    assert result.exit_code == 2 and "not available yet" in result.output
+def test_distill_offline_teacher_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch):
+    from dckd_cli.models import checkpoints
+
+    url = "http://127.0.0.1:9/001_classicalSR_DIV2K_s48w8_SwinIR-M_x4.pth"
+    monkeypatch.setitem(checkpoints.OFFICIAL, ("swinir", "sr", 4), (url, Path(url).name))
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["distill", "--task", "sr", "--teacher", "swinir", "--scale", "4", "--output", str(out)]
+    )
+    assert result.exit_code == 1 and url in result.output and "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+    assert not out.exists()

@@ -1,0 +1,100 @@
+"""Step-cost benchmark: seconds per training step of each method, as ratios to `scratch`
+measured in the same run, and DCKD's batched no-grad target pass against the per-image,
+autograd-on loop of the released code.
+
+    make bench            # or: python benchmarks/run.py --steps 20 --size small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from dckd_cli.engine.trainer import Trainer
+from dckd_cli.settings.presets import resolve_settings
+
+METHODS = ("scratch", "logits", "fakd", "csd", "dckd", "dckd-star")
+
+
+def step_seconds(method: str, size: str, steps: int, teacher: Path) -> float:
+    settings = resolve_settings(
+        "demo",
+        {"method.name": method, "student.size": size, "teacher.checkpoint": str(teacher), "optim.iters": steps},
+    )
+    trainer = Trainer(settings, Path("/nonexistent"))
+    trainer.setup()
+    student, method_impl, opt = trainer.student, trainer.method, trainer.optimizer
+    g = torch.Generator().manual_seed(0)
+    lq = torch.rand(settings.data.batch_size, 3, settings.data.patch_size, settings.data.patch_size, generator=g)
+    gt = torch.rand(lq.shape[0], 3, lq.shape[2] * settings.scale, lq.shape[3] * settings.scale, generator=g)
+    times = []
+    for i in range(steps + 2):
+        began = time.perf_counter()
+        loss = sum(method_impl.loss_terms(lq, gt, student(lq)).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        method_impl.after_step(i + 1, trainer.ema.model)
+        if i >= 2:  # the first steps warm up allocators and caches
+            times.append(time.perf_counter() - began)
+    return sorted(times)[len(times) // 2]
+
+
+def target_pass_ratio(repeats: int = 5) -> dict[str, float]:
+    """Encoder features of positive + 5 negatives: one batched no-grad pass vs a per-image loop with autograd."""
+    from dckd_cli.models.vqgan import resolve_encoder
+
+    encoder = resolve_encoder(None)
+    images = torch.rand(6, 8, 3, 96, 96)
+    levels = (0, 1, 2, 3, 4)
+
+    def batched() -> None:
+        with torch.no_grad():
+            encoder(images.flatten(0, 1), levels)
+
+    def looped() -> None:
+        for group in images:
+            for img in group:
+                feats, _ = encoder(img[None].requires_grad_(True), levels)
+                sum(f.sum() for f in feats).backward()
+
+    out = {}
+    for name, fn in (("batched_no_grad", batched), ("per_image_autograd", looped)):
+        fn()
+        began = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        out[name] = (time.perf_counter() - began) / repeats
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--size", default="tiny", choices=["tiny", "small"])
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    from safetensors.torch import save_file
+
+    from dckd_cli.models.zoo import build_model
+
+    teacher = Path("/tmp/dckd-bench-teacher.safetensors")
+    save_file({k: v.contiguous() for k, v in build_model("rcan", "small", 4).state_dict().items()}, str(teacher))
+    seconds = {m: step_seconds(m, args.size, args.steps, teacher) for m in METHODS}
+    base = seconds["scratch"]
+    print(f"step cost, student rcan-{args.size}, demo batch (median of {args.steps} steps)")
+    for m, s in seconds.items():
+        print(f"  {m:10s} {s * 1000:8.1f} ms   x{s / base:5.2f} of scratch")
+    passes = target_pass_ratio()
+    ratio = passes["per_image_autograd"] / passes["batched_no_grad"]
+    print(f"encoder target pass (6 x 8 images of 96^2): batched no-grad is {ratio:.1f}x faster than the per-image loop")
+    if args.json:
+        args.json.write_text(json.dumps({"seconds": seconds, "target_pass": passes}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
