@@ -22,6 +22,10 @@ from dckd_cli.settings.schema import RunSettings
 DEMO_TEACHER_ITERS = 1000
 DEMO_TEACHER_OVERRIDES = {"optim.lr": 1e-3, "data.batch_size": 16}
 DEMO_METHODS = ("scratch", "logits", "dckd")
+# Every demo method continues from one shared scratch warm-up: from a random start the
+# first minutes of training, not the methods, would decide the table (the contrastive term
+# in particular pushes a random student away from its own outputs).
+DEMO_WARMUP_ITERS = 200
 
 SinkFactory = Callable[[str], ProgressSink]
 
@@ -82,17 +86,22 @@ def run_demo(
     overrides = [f"runtime.seed={seed}"] if seed is not None else []
     base = resolve_settings("demo", {"optim.iters": iters}, overrides)
     teacher_path = _demo_teacher(base, root, make_sink)
+    warmup = base.model_copy(deep=True)
+    warmup.method.name, warmup.optim.iters = "scratch", DEMO_WARMUP_ITERS
+    distill(warmup, root / "warmup", force=True, sink=make_sink("warm-up"))
     folders: dict[str, Path] = {}
     for method in DEMO_METHODS:
         settings = base.model_copy(deep=True)
         settings.method.name = method
         settings.teacher.checkpoint = teacher_path
+        settings.student.checkpoint = root / "warmup" / "checkpoints" / "last" / "model.safetensors"
         folders[method] = root / method
         distill(settings, folders[method], force=True, sink=make_sink(method))
     bench = load_benchmark("builtin", base.task, base.scale, None)
     choices = {
         "bicubic": ModelChoice(arch="bicubic"),
         "teacher": ModelChoice(arch=base.teacher.arch, size=base.teacher.size, checkpoint=teacher_path),
+        "warm-up": ModelChoice(run=root / "warmup"),
         **{method: ModelChoice(run=folder) for method, folder in folders.items()},
     }
     results: list[DatasetResult] = []

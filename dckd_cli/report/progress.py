@@ -74,7 +74,9 @@ class LineSink:
 
     def step(self, iteration: int, record: dict[str, Any] | None) -> None:
         if record:
-            self.console.print(f"{self.label} {iteration}/{self.total}  {describe(record)}", highlight=False)
+            self.console.print(
+                f"{self.label} {iteration}/{self.total}  {describe(record)}", highlight=False, soft_wrap=True
+            )
 
 
 class QuietSink:

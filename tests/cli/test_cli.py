@@ -80,14 +80,15 @@ def test_evaluate_published_row_through_the_cli(shared_data, tmp_path: Path):
 
 
 def test_distill_demo_runs_end_to_end(tmp_path: Path, monkeypatch):
-    """`dckd distill` with no arguments: teacher, scratch and logits runs, then a table."""
+    """`dckd distill` with no arguments: teacher, warm-up, then scratch / logits / dckd runs and a table."""
     from dckd_cli.pipelines import distill as pipeline
 
     monkeypatch.setattr(pipeline, "DEMO_TEACHER_ITERS", 6)
+    monkeypatch.setattr(pipeline, "DEMO_WARMUP_ITERS", 4)
     root = tmp_path / "demo"
     result = runner.invoke(app, ["distill", "--output", str(root), "--iters", "4", "-q"])
     assert result.exit_code == 0, result.output
-    for row in ("bicubic", "teacher", "scratch", "logits"):
+    for row in ("bicubic", "teacher", "warm-up", "scratch", "logits", "dckd"):
         assert row in result.output
     assert (root / "logits" / "checkpoints" / "last" / "model.safetensors").is_file()
     # A second demo into the same folder is refused without --force.
