@@ -114,7 +114,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.student, s.optim)
         self.scheduler = build_scheduler(self.optimizer, s.optim)
         self.loaders = training_loaders(s.data.train, s.task, s.scale, s.data.root)
-        load_benchmark(s.data.val, s.task, s.scale, s.data.root, s.data.lr_source)
+        self.val_bench = load_benchmark(s.data.val, s.task, s.scale, s.data.root, s.data.lr_source)
 
     def run(self, resume: bool = False) -> TrainResult:
         if not hasattr(self, "student"):

@@ -36,13 +36,11 @@ class DckdMethod(LogitsMethod):
         self.levels = tuple(cfg.encoder.layers) if self.use_dcl else ()
         self.history = HistoryModel(student, cfg.history, settings.optim.iters) if self.use_dcl else None
         self.generator = torch.Generator().manual_seed(settings.runtime.seed + 1)
-        self.history_forwards = 0
 
     def negatives(self, lq: torch.Tensor) -> torch.Tensor:
         """``(K, N, C, H', W')`` restorations of K degraded inputs, in one batched no-grad pass."""
         assert self.history is not None
         inputs = negative_inputs(lq, self.cfg.negatives, self.generator)
-        self.history_forwards += 1
         out = self.history(inputs.flatten(0, 1))
         return out.view(inputs.shape[0], lq.shape[0], *out.shape[1:])
 
