@@ -86,10 +86,9 @@ class Trainer:
 
     def _validate(self, model: nn.Module, iteration: int) -> float:
         s = self.settings
-        bench = load_benchmark(s.data.val, s.task, s.scale, s.data.root, s.data.lr_source)
         (result,) = evaluate(
             model,
-            [bench],
+            [self.val_bench],
             task=s.task,
             scale=s.scale,
             model_name="student",
