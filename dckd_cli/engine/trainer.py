@@ -34,7 +34,7 @@ from dckd_cli.engine.optim import build_optimizer, build_scheduler
 from dckd_cli.engine.runlog import RunLog
 from dckd_cli.methods.registry import build_method, method_class
 from dckd_cli.metrics.evaluate import evaluate
-from dckd_cli.models.checkpoints import build_with_weights, pad_multiple
+from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, pad_multiple
 from dckd_cli.settings.presets import settings_yaml
 from dckd_cli.settings.schema import RunSettings
 
@@ -66,6 +66,11 @@ class TrainResult:
 
 def build_teacher(settings: RunSettings) -> nn.Module:
     spec = settings.teacher
+    if spec.checkpoint is None and spec.size != "teacher" and spec.arch != "bicubic":
+        raise CheckpointError(
+            f"teacher size '{spec.size}' has no official weights; pass --teacher-checkpoint FILE "
+            "(official releases exist for size 'teacher')"
+        )
     teacher = build_with_weights(spec.arch, spec.size, settings.scale, settings.task, spec.checkpoint, official=True)
     return teacher.eval().requires_grad_(False)
 

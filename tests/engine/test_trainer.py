@@ -103,3 +103,16 @@ def test_run_folder_layout(tmp_path: Path, tiny_settings):
     assert len(list((folder / "val_images" / "iter_000006" / "builtin").iterdir())) == 3
     state = torch.load(folder / "checkpoints" / "last" / "state.pt", weights_only=True)
     assert state["iter"] == 6
+
+
+def test_bad_fakd_layer_and_teacher_without_weights_fail_before_any_file(tmp_path: Path, tiny_settings):
+    from dckd_cli.methods.feature_taps import TapError
+    from dckd_cli.models.checkpoints import CheckpointError
+
+    with pytest.raises(TapError, match=r"student has no layer 'body\.99'; top-level layers: .*head"):
+        train(tiny_settings("fakd", **{"method.fakd.student_layers": ["body.99"]}), tmp_path / "a")
+    settings = tiny_settings("logits")
+    settings.teacher.checkpoint = None
+    with pytest.raises(CheckpointError, match="has no official weights"):
+        train(settings, tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
