@@ -29,3 +29,7 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Paired, warm-started small reproduction (about 2.5 h on 2 CPU cores; resumable). Needs ../shared.
+reproduce: install
+	$(PY) benchmarks/reproduce_small.py --shared ../shared --output runs/reproduce --report docs/results.md
