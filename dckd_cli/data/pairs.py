@@ -8,6 +8,7 @@ at sample ``k`` sees exactly what an uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,8 @@ from dckd_cli.data import builtin
 from dckd_cli.data.benchmarks import DatasetError, builtin_degrade
 from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
+
+log = logging.getLogger(__name__)
 
 # Where a named training set is looked for under the data root, in order.
 TRAIN_SUBFOLDERS = ("DIV2K_train_HR", "HR", "train", "")
@@ -117,18 +120,29 @@ class TrainingPatches(Dataset):
         self.scale, self.patch, self.length, self.seed, self.flip_rotate = scale, patch, length, seed, flip_rotate
         self._image = lru_cache(maxsize=None)(self._load)
 
-    def _load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+    def _load(self, i: int) -> tuple[np.ndarray, np.ndarray] | None:
         lq, gt = self.loaders[i]()
         if min(lq.shape[:2]) < self.patch:
-            raise DatasetError(f"training image {i} is {lq.shape[1]}x{lq.shape[0]} LQ, smaller than patch {self.patch}")
+            log.warning(
+                "training image %d (%dx%d LQ) is smaller than patch %d; skipped", i, *lq.shape[1::-1], self.patch
+            )
+            return None
         return lq, gt
+
+    def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        # Images smaller than a patch are skipped by drawing again (still a function of seed and index).
+        for _ in range(64):
+            pair = self._image(int(rng.integers(len(self.loaders))))
+            if pair is not None:
+                return pair
+        raise DatasetError(f"training images are smaller than the {self.patch}-pixel patch; lower data.patch_size")
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng((self.seed, index))
-        lq, gt = self._image(int(rng.integers(len(self.loaders))))
+        lq, gt = self._draw(rng)
         p, s = self.patch, self.scale
         top = int(rng.integers(lq.shape[0] - p + 1))
         left = int(rng.integers(lq.shape[1] - p + 1))

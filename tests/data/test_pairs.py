@@ -53,8 +53,12 @@ def test_training_folders(tmp_path: Path, rng):
     with pytest.raises(DatasetError, match="not found"):
         training_loaders(["Nope"], "sr", 4, tmp_path)
     data = TrainingPatches(training_loaders(["DIV2K"], "sr", 4, tmp_path), scale=4, patch=48, length=1)
-    with pytest.raises(DatasetError, match="smaller than patch 48"):
+    with pytest.raises(DatasetError, match="smaller than the 48-pixel patch"):
         data[0]
+    # A too-small image among usable ones is skipped, not fatal.
+    write_image(tmp_path / "DIV2K" / "DIV2K_train_HR" / "0002.png", rng.integers(0, 256, (256, 256, 3), dtype=np.uint8))
+    mixed = TrainingPatches(training_loaders(["DIV2K"], "sr", 4, tmp_path), scale=4, patch=48, length=20)
+    assert all(mixed[i][1].shape == (3, 192, 192) for i in range(20))
 
 
 def test_t91_loads_through_the_folder_path(shared_data):
