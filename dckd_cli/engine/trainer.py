@@ -198,6 +198,7 @@ class Trainer:
             if record and acc.is_main_process:
                 self.log.write(record)
             if iteration % s.runtime.save_every == 0 or final:
+                acc.wait_for_everyone()  # every process reaches this point; "best" above is main-only
                 self._save(acc, "last", ema, student, optimizer, scheduler, method, iteration, best)
             self.sink.step(iteration, record or None)
             if final:
@@ -205,7 +206,6 @@ class Trainer:
         return TrainResult(self.folder, iteration, best, last_psnr, time.perf_counter() - began)
 
     def _save(self, acc, tag, ema, student, optimizer, scheduler, method, iteration, best) -> None:  # noqa: ANN001
-        acc.wait_for_everyone()
         if not acc.is_main_process:
             return
         state = {
