@@ -37,7 +37,7 @@ class DckdMethod(LogitsMethod):
         self.history = HistoryModel(student, cfg.history, settings.optim.iters) if self.use_dcl else None
         self.generator = torch.Generator().manual_seed(settings.runtime.seed + 1)
 
-    def negatives(self, lq: torch.Tensor) -> torch.Tensor:
+    def negatives(self, lq: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
         """``(K, N, C, H', W')`` restorations of K degraded inputs, in one batched no-grad pass."""
         assert self.history is not None
         inputs = negative_inputs(lq, self.cfg.negatives, self.generator)
@@ -54,7 +54,7 @@ class DckdMethod(LogitsMethod):
         with torch.no_grad():
             targets = [positive]
             if self.use_dcl:
-                negatives = self.negatives(lq)
+                negatives = self.negatives(lq, positive)
                 targets.append(negatives.flatten(0, 1))
             feats, z_teacher = self.encoder(torch.cat(targets), self.levels, latents=self.use_ce)
         n = positive.shape[0]
@@ -114,15 +114,9 @@ class CsdMethod(DckdMethod):
         super().__init__(settings, student, teacher)
         self.history = None
 
-    def loss_terms(self, lq: torch.Tensor, gt: torch.Tensor, student_out: torch.Tensor) -> dict[str, torch.Tensor]:
-        self._teacher_out = self.teacher_forward(lq)
-        return self.logit_terms(gt, student_out, self._teacher_out) | self.encoder_terms(
-            lq, student_out, self._teacher_out
-        )
-
-    def negatives(self, lq: torch.Tensor) -> torch.Tensor:
+    def negatives(self, lq: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
         n = lq.shape[0]
         shifts = range(1, min(self.cfg.negatives.count, n - 1) + 1)
         if not shifts:
             raise ValueError("csd needs a batch of at least 2 images for in-batch negatives")
-        return torch.stack([self._teacher_out.roll(s, dims=0) for s in shifts])
+        return torch.stack([positive.roll(s, dims=0) for s in shifts])

@@ -123,6 +123,8 @@ def test_switches_and_weights_turn_terms_off(dckd_settings):
     t = _build(dckd_settings("csd"))
     assert set(t.method.loss_terms(lq, gt, t.student(lq))) == {"rec", "kd", "dcl"}
     assert isinstance(t.method, DckdMethod) and t.method.history is None
+    positive = torch.rand(2, 3, 32, 32)
+    assert torch.equal(t.method.negatives(lq, positive), positive.roll(1, dims=0)[None])  # fixed in-batch
 
 
 def test_short_run_lowers_dcl_and_ce(tmp_path: Path, dckd_settings):
