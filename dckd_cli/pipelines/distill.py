@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
 from dckd_cli.engine.checkpoint import RunFolderError, check_run_folder
 from dckd_cli.engine.trainer import ProgressSink, TrainResult, train
@@ -69,11 +68,8 @@ def _demo_teacher(base: RunSettings, root: Path, make_sink: SinkFactory) -> Path
     flags = {"method.name": "scratch", "student.size": spec.size, "optim.iters": DEMO_TEACHER_ITERS}
     settings = resolve_settings("demo", {**flags, **DEMO_TEACHER_OVERRIDES}, [f"runtime.seed={base.runtime.seed}"])
     train(settings, root / "teacher", force=True, sink=make_sink("teacher"))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
-    os.close(fd)
-    shutil.copyfile(root / "teacher" / "checkpoints" / "last" / "model.safetensors", tmp)
-    os.replace(tmp, cached)
+    with atomic_path(cached) as tmp:
+        shutil.copyfile(root / "teacher" / "checkpoints" / "last" / "model.safetensors", tmp)
     return cached
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -25,10 +23,12 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
+from dckd_cli.atomic import atomic_path
 from dckd_cli.data import builtin
 from dckd_cli.data.benchmarks import DatasetError
 from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
 from dckd_cli.data.pairs import TrainingPatches
+from dckd_cli.losses.distribution import code_logits
 from dckd_cli.models.vqgan import VQGANConfig, VQGANEncoder, build_decoder
 
 COMPACT = VQGANConfig(
@@ -62,8 +62,7 @@ class _Autoencoder(nn.Module):
         _, z = self.encoder_view(x, latents=True)
         assert z is not None
         flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
-        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + self.codebook.pow(2).sum(1)[None]
-        codes = dist.argmin(1)
+        codes = code_logits(z, self.codebook, sign=1).argmin(1)  # nearest code, distances as in the DMM
         zq = self.codebook[codes].view(z.shape[0], z.shape[2], z.shape[3], -1).permute(0, 3, 1, 2)
         vq = F.mse_loss(zq, z.detach()) + 0.25 * F.mse_loss(z, zq.detach())
         zq = z + (zq - z).detach()  # straight-through
@@ -167,11 +166,7 @@ def encoder_side(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _write(output: Path, state: dict[str, torch.Tensor], config: VQGANConfig, report: FitReport, args: dict) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, suffix=".tmp")
-    os.close(fd)
-    save_file(state, tmp)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; this is a shareable artefact
-    os.replace(tmp, output)
+    with atomic_path(output) as tmp:
+        save_file(state, str(tmp))
     meta = json.loads(config.to_json()) | {"fit": asdict(report), "command": args}
     output.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")

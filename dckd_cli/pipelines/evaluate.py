@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +11,7 @@ import yaml
 from accelerate import Accelerator
 from torch import nn
 
+from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import Benchmark, load_benchmark
 from dckd_cli.metrics.evaluate import DatasetResult, evaluate
 from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, pad_multiple
@@ -107,8 +106,5 @@ def run_evaluation(
 
 def write_json(path: Path, results: list[DatasetResult]) -> None:
     """Write the records atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump([r.record() for r in results], handle, indent=2)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps([r.record() for r in results], indent=2))
