@@ -24,23 +24,55 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
 from dckd_cli.data.benchmarks import load_benchmark
 from dckd_cli.engine.checkpoint import load_checkpoint
 from dckd_cli.engine.trainer import train
 from dckd_cli.metrics.evaluate import evaluate
+from dckd_cli.models.vqgan import COMPACT_ENCODER, VQGANConfig, VQGANEncoder
 from dckd_cli.models.zoo import count_parameters
 from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
 from dckd_cli.settings.presets import resolve_settings
 from dckd_cli.settings.schema import RunSettings
 
 METHODS = ("scratch", "logits", "fakd", "dckd", "dckd-star")
+READING = "## Reading"  # a report's hand-written part starts here and survives regeneration
+PAIRS = (("dckd", "logits"), ("dckd-star", "logits"), ("logits", "scratch"), ("fakd", "logits"), ("dckd", "scratch"))
 DATASETS = ("Set5", "Set14")
+WARM_LR = 5e-4  # warm start: cosine from WARM_LR down to METHOD_LR
+METHOD_LR = 2e-4  # each method: cosine from METHOD_LR down to 1e-6 (the annealing phase)
+METHOD_EMA = 0.99  # an EMA window (~100 steps) short against the method budget
 
 
-def base_settings(shared: Path, args: argparse.Namespace) -> RunSettings:
+# The investigation: dckd with one thing changed at a time (folder name -> settings).
+VARIANTS: dict[str, dict[str, object]] = {
+    "dckd-dcl0.01": {"method.weights.dcl": 0.01},
+    "dckd-dcl1": {"method.weights.dcl": 1.0},
+    "dckd-no-dmm": {"dckd.dmm": False},
+    "dckd-no-dcr": {"dckd.dcr": False},
+    "dckd-neg-weak": {"dckd.negatives.noise_sigma": [1.0, 10.0]},
+    "dckd-neg-strong": {"dckd.negatives.noise_sigma": [20.0, 50.0]},
+    "dckd-history-10": {"dckd.history.steps": [10, 10, 10]},
+    "dckd-history-frozen": {"dckd.history.steps": [10**9] * 3},
+    "dckd-encoder-random": {"dckd.encoder.checkpoint": "RANDOM"},
+}
+VARIANT_NOTES = {
+    "dckd-dcl0.01": "λ_dcl = 0.01 (default 0.1)",
+    "dckd-dcl1": "λ_dcl = 1",
+    "dckd-no-dmm": "L_ce off (DCR only)",
+    "dckd-no-dcr": "L_dcl off (DMM only)",
+    "dckd-neg-weak": "negatives: noise σ 1–10 (default 1–30)",
+    "dckd-neg-strong": "negatives: noise σ 20–50",
+    "dckd-history-10": "history model refreshed every 10 steps",
+    "dckd-history-frozen": "history model never refreshed (stays the warm start)",
+    "dckd-encoder-random": "a randomly initialised encoder of the compact shape",
+}
+
+
+def base_flags(shared: Path, args: argparse.Namespace) -> dict[str, object]:
     data = shared / "data"
-    flags = {
+    return {
         "task": "sr",
         "scale": 4,
         "teacher.arch": "auto",
@@ -56,8 +88,34 @@ def base_settings(shared: Path, args: argparse.Namespace) -> RunSettings:
         "runtime.log_every": 50,
         "runtime.val_every": 10**9,  # validation only at the end; evaluation is separate
         "runtime.save_every": 100,
+        "runtime.teacher_cache": str(args.output / "teacher-cache"),  # same data order: shared outputs
     }
-    return resolve_settings(None, flags)
+
+
+def method_settings(
+    flags: dict[str, object], args: argparse.Namespace, method: str, seed: int, warm: Path
+) -> RunSettings:
+    s = resolve_settings(None, {**flags, "method.name": method, "runtime.seed": seed})
+    s.student.checkpoint = warm
+    s.optim.iters, s.optim.lr, s.optim.scheduler = args.iters, METHOD_LR, "cosine"
+    s.optim.eta_min, s.optim.ema_decay = 1e-6, METHOD_EMA
+    s.dckd.history.steps = [int(v) for v in args.history_steps.split(",")]
+    return s
+
+
+def random_encoder(path: Path) -> Path:
+    """A randomly initialised encoder of the packaged compact shape (the encoder-quality control)."""
+    if path.is_file():
+        return path
+    config = VQGANConfig.from_json(COMPACT_ENCODER.with_suffix(".json").read_text())
+    torch.manual_seed(0)
+    model = VQGANEncoder(config)
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "codebook"}
+    state["quantize.embedding.weight"] = torch.randn(config.n_embed, config.embed_dim)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".json").write_text(config.to_json())
+    save_file(state, str(path))
+    return path
 
 
 def finished(folder: Path, iters: int) -> bool:
@@ -98,9 +156,9 @@ def step_seconds(folder: Path) -> float:
     return 1.0 / statistics.median(rates)
 
 
-def mean_std(values: list[float]) -> str:
+def mean_std(values: list[float], digits: int = 3) -> str:
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
 def main() -> None:
@@ -108,38 +166,47 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path("../shared"))
     parser.add_argument("--output", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--warm-iters", type=int, default=3000)
+    parser.add_argument("--warm-iters", type=int, default=12000)
     parser.add_argument("--iters", type=int, default=600)
     parser.add_argument("--patch", type=int, default=24)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--history-steps", default="50,100,150")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="dckd variants to run ('' for none)")
+    parser.add_argument("--variant-seeds", default="0", help="seeds the variants run on")
     parser.add_argument("--report", type=Path, default=Path("docs/results.md"))
     args = parser.parse_args()
     began = time.perf_counter()
     seeds = [int(s) for s in args.seeds.split(",")]
-    base = base_settings(args.shared, args)
+    variant_seeds = [int(s) for s in args.variant_seeds.split(",") if s]
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: unknown {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    flags = base_flags(args.shared, args)
+    base = resolve_settings(None, flags)
     root = args.output
 
     warm = base.model_copy(deep=True)
     warm.method.name = "scratch"
-    warm.optim.iters, warm.optim.lr, warm.optim.scheduler = args.warm_iters, 5e-4, "cosine"
-    warm.optim.eta_min = 1e-4
+    warm.optim.iters, warm.optim.lr, warm.optim.scheduler = args.warm_iters, WARM_LR, "cosine"
+    warm.optim.eta_min = METHOD_LR
     run(warm, root / "warmstart")
     warm_weights = root / "warmstart" / "checkpoints" / "last" / "model.safetensors"
 
     table: dict[str, dict[int, dict]] = {m: {} for m in METHODS}
     seconds: dict[str, float] = {}
-    for seed in seeds:
-        for method in METHODS:
-            s = base.model_copy(deep=True)
-            s.method.name, s.runtime.seed = method, seed
-            s.student.checkpoint = warm_weights
-            s.optim.iters, s.optim.lr, s.optim.scheduler = args.iters, 1e-4, "constant"
-            s.dckd.history.steps = [int(v) for v in args.history_steps.split(",")]
-            folder = root / f"seed{seed}" / method
-            run(s, folder)
-            table[method][seed] = scores(ModelChoice(run=folder), s, folder / "scores.json")
-            seconds.setdefault(method, step_seconds(folder))
+    jobs = [(seed, m, {}) for seed in seeds for m in METHODS]
+    jobs += [(seed, m, {}) for seed in variant_seeds for m in ("logits", "dckd") if seed not in seeds]
+    jobs += [(seed, v, VARIANTS[v]) for seed in variant_seeds for v in variants]
+    for seed, name, extra in jobs:
+        if extra.get("dckd.encoder.checkpoint") == "RANDOM":
+            extra = {**extra, "dckd.encoder.checkpoint": str(random_encoder(root / "encoder-random.safetensors"))}
+        method = "dckd" if name in VARIANTS else name
+        s = method_settings({**flags, **extra}, args, method, seed, warm_weights)
+        folder = root / f"seed{seed}" / name
+        run(s, folder)
+        table.setdefault(name, {})[seed] = scores(ModelChoice(run=folder), s, folder / "scores.json")
+        seconds.setdefault(name, step_seconds(folder))
 
     teacher = scores(ModelChoice(checkpoint=base.teacher.checkpoint), base, root / "teacher-scores.json")
     warm_scores = scores(ModelChoice(run=root / "warmstart"), base, root / "warmstart-scores.json")
@@ -148,19 +215,24 @@ def main() -> None:
 
 
 def write_report(args, table, seconds, teacher, warm, params, wall) -> None:  # noqa: ANN001
-    seeds = sorted(next(iter(table.values())))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    psnr = lambda name, seed, d: table[name][seed][d]["psnr"]  # noqa: E731
     lines = [
         "# Small-scale reproduction: paired, warm-started, x4 SR on CPU",
         "",
         f"Command: `python benchmarks/reproduce_small.py --seeds {args.seeds} --warm-iters {args.warm_iters} "
-        f"--iters {args.iters} --patch {args.patch} --batch {args.batch} --history-steps {args.history_steps}`",
+        f"--iters {args.iters} --patch {args.patch} --batch {args.batch} --history-steps {args.history_steps} "
+        f"--variant-seeds {args.variant_seeds}`",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
         f"wall time of this invocation {wall / 60:.1f} min (runs already finished are reused).",
         "",
-        f"Teacher DCTLSA x4 (885k parameters); student RCAN-tiny ({params / 1e3:.0f}k parameters); "
-        f"warm start: scratch for {args.warm_iters} iterations, then each method {args.iters} iterations "
-        f"(Adam 1e-4, constant); batch {args.batch} of {args.patch}² LR patches from T91 + BSD200; "
-        f"DCKD history update steps {args.history_steps} per third of the budget.",
+        f"Teacher DCTLSA x4 (885k parameters); student RCAN-tiny ({params / 1e3:.0f}k parameters). "
+        f"Warm start: scratch for {args.warm_iters} iterations (Adam, cosine {WARM_LR:g} → {METHOD_LR:g}); "
+        f"then each method {args.iters} iterations from it (Adam, cosine {METHOD_LR:g} → 1e-6, "
+        f"EMA {METHOD_EMA}; the EMA weights are scored); batch {args.batch} of {args.patch}² LR patches from "
+        f"T91 + BSD200, the same order for every method of a seed; DCKD history update steps "
+        f"{args.history_steps} over the run's phases (40% / 70% / rest). Teacher outputs are memoised "
+        "(`runtime.teacher_cache`), so s / step counts a teacher forward only where it is not shared.",
         "",
         "## PSNR / SSIM (Y, mean ± std over seeds " + ", ".join(map(str, seeds)) + ")",
         "",
@@ -169,21 +241,47 @@ def write_report(args, table, seconds, teacher, warm, params, wall) -> None:  # 
         "| teacher | " + " | ".join(f"{teacher[d]['psnr']:.3f} | {teacher[d]['ssim']:.4f}" for d in DATASETS) + " | |",
         "| warm start | " + " | ".join(f"{warm[d]['psnr']:.3f} | {warm[d]['ssim']:.4f}" for d in DATASETS) + " | |",
     ]
-    for method, per_seed in table.items():
+    for method in METHODS:
         cells = []
         for d in DATASETS:
-            cells.append(mean_std([per_seed[s][d]["psnr"] for s in seeds]))
-            cells.append(mean_std([per_seed[s][d]["ssim"] for s in seeds]))
+            cells.append(mean_std([psnr(method, s, d) for s in seeds]))
+            cells.append(mean_std([table[method][s][d]["ssim"] for s in seeds], 4))
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {seconds[method]:.3f} |")
     lines += ["", "## Paired differences (PSNR dB, per seed, then mean ± std)", ""]
     lines.append("| difference | dataset | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± std |")
     lines.append("|---|---|" + "---|" * len(seeds) + "---|")
-    for a, b in (("dckd", "logits"), ("dckd-star", "logits"), ("logits", "scratch"), ("fakd", "logits")):
+    for a, b in PAIRS:
         for d in DATASETS:
-            diffs = [table[a][s][d]["psnr"] - table[b][s][d]["psnr"] for s in seeds]
+            diffs = [psnr(a, s, d) - psnr(b, s, d) for s in seeds]
             lines.append(f"| {a} − {b} | {d} | " + " | ".join(f"{x:+.3f}" for x in diffs) + f" | {mean_std(diffs)} |")
+    done = [v for v in VARIANTS if v in table]
+    if done:
+        vseeds = sorted(set.intersection(*(set(table[v]) for v in done)))
+        lines += [
+            "",
+            "## Investigation: dckd with one thing changed (seeds " + ", ".join(map(str, vseeds)) + ")",
+            "",
+            "Each row is dckd with the one change named, paired with logits and with default dckd on the "
+            "same seed(s) (PSNR dB; mean over those seeds).",
+            "",
+            "| variant | change | "
+            + " | ".join(f"{d} PSNR | {d} − logits | {d} − dckd" for d in DATASETS)
+            + " | s / step |",
+            "|---|---|" + "---|---|---|" * len(DATASETS) + "---|",
+        ]
+        for v in ["dckd", *done]:
+            cells = []
+            for d in DATASETS:
+                own = statistics.mean(psnr(v, s, d) for s in vseeds)
+                cells.append(f"{own:.3f}")
+                for ref in ("logits", "dckd"):
+                    cells.append(f"{own - statistics.mean(psnr(ref, s, d) for s in vseeds):+.3f}")
+            note = VARIANT_NOTES.get(v, "defaults")
+            lines.append(f"| {v} | {note} | " + " | ".join(cells) + f" | {seconds[v]:.3f} |")
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text("\n".join(lines) + "\n")
+    old = args.report.read_text() if args.report.is_file() else ""
+    reading = old[old.index(READING) :] if READING in old else ""  # the hand-written reading is kept
+    args.report.write_text("\n".join(lines) + "\n" + ("\n" + reading if reading else ""))
     print("\n".join(lines))
 
 

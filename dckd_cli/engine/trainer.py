@@ -35,6 +35,7 @@ from dckd_cli.engine.runlog import RunLog
 from dckd_cli.methods.registry import build_method, method_class
 from dckd_cli.metrics.evaluate import evaluate
 from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, pad_multiple
+from dckd_cli.models.teacher_cache import CachedTeacher
 from dckd_cli.settings.presets import settings_yaml
 from dckd_cli.settings.schema import RunSettings
 
@@ -113,6 +114,8 @@ class Trainer:
         set_seed(s.runtime.seed)
         self.student = build_student(s)
         self.teacher = build_teacher(s).to(self.accelerator.device) if method_cls.needs_teacher else None
+        if self.teacher is not None and s.runtime.teacher_cache and not method_cls.reads_teacher_features:
+            self.teacher = CachedTeacher(self.teacher, s.runtime.teacher_cache)
         self.method = build_method(s, self.student, self.teacher)
         self.ema = ModelEMA(self.student, s.optim.ema_decay, s.optim.ema_warmup)
         self.optimizer = build_optimizer(self.student, s.optim)

@@ -17,6 +17,7 @@ class Method:
     """Base method: L_rec only (training from scratch)."""
 
     needs_teacher = False
+    reads_teacher_features = False  # True: the teacher must really run (feature taps); no output cache
 
     def __init__(self, settings: RunSettings, student: nn.Module, teacher: nn.Module | None):
         self.settings = settings

@@ -13,6 +13,7 @@ from dckd_cli.settings.schema import RunSettings
 
 class FakdMethod(LogitsMethod):
     needs_teacher = True
+    reads_teacher_features = True
 
     def __init__(self, settings: RunSettings, student: nn.Module, teacher: nn.Module | None):
         super().__init__(settings, student, teacher)

@@ -189,6 +189,11 @@ class RuntimeSettings(Section):
     save_every: int = Field(default=5_000, ge=1)
     tile: int | None = Field(default=None, ge=8, description="evaluate large images in LQ tiles of this side")
     tile_overlap: int = Field(default=16, ge=0)
+    teacher_cache: Path | None = Field(
+        default=None,
+        description="folder memoising teacher outputs by input (reused across runs on the same data; "
+        "not used by methods that read teacher features)",
+    )
 
 
 class RunSettings(Section):

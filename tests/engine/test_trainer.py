@@ -116,3 +116,21 @@ def test_bad_fakd_layer_and_teacher_without_weights_fail_before_any_file(tmp_pat
     with pytest.raises(CheckpointError, match="has no official weights"):
         train(settings, tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_teacher_cache_gives_the_same_run_and_is_reused(tmp_path: Path, tiny_settings):
+    cache = tmp_path / "cache"
+    plain = train(tiny_settings("logits", iters=6), tmp_path / "plain")
+    cached = train(tiny_settings("logits", iters=6, **{"runtime.teacher_cache": str(cache)}), tmp_path / "a")
+    files = sorted(cache.rglob("*.safetensors"))
+    assert len(files) >= 6  # one per training batch at least
+    again = train(tiny_settings("dckd", iters=6, **{"runtime.teacher_cache": str(cache)}), tmp_path / "b")
+    assert sorted(cache.rglob("*.safetensors")) == files  # same data order: every teacher call was a hit
+    for run in (cached, again):
+        assert run.iterations == 6
+    weights = [load_file(str(f / "checkpoints/last/student.safetensors")) for f in (tmp_path / "plain", tmp_path / "a")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert plain.iterations == 6
+    fakd = tiny_settings("fakd", iters=2, **{"runtime.teacher_cache": str(tmp_path / "unused")})
+    train(fakd, tmp_path / "fakd")
+    assert not (tmp_path / "unused").exists()  # fakd reads teacher features: never cached

@@ -1,0 +1,68 @@
+"""A frozen teacher whose outputs are memoised on disk, keyed by what it was given.
+
+Distilling several students (methods, ablations, seeds) from one teacher on the same data
+order runs the teacher on the same batches again and again; for a small student the
+teacher forward is most of the step. ``CachedTeacher`` stores each output under a hash of
+the teacher's weights and the exact input tensor, so a hit returns the very tensor the
+teacher computed (bitwise), and a changed teacher or input can never be served a stale
+output. Methods that read the teacher's intermediate features (FAKD) must not use it: a
+hit skips the forward pass, and with it the feature taps.
+
+Layout: ``<root>/<teacher fingerprint>/<key[:2]>/<key>.safetensors``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from dckd_cli.atomic import atomic_path
+
+
+def fingerprint(model: nn.Module) -> str:
+    """A short hash of a model's parameters and buffers (names, shapes, dtypes and values)."""
+    digest = hashlib.sha1()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()[:16]
+
+
+def input_key(x: torch.Tensor) -> str:
+    t = x.detach().cpu().contiguous()
+    digest = hashlib.sha1(f"{tuple(t.shape)}:{t.dtype};".encode())
+    digest.update(t.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class CachedTeacher(nn.Module):
+    """Wraps a frozen ``teacher``; ``forward`` reads ``root`` first and writes what it computes."""
+
+    def __init__(self, teacher: nn.Module, root: Path):
+        super().__init__()
+        self.teacher = teacher
+        self.train(teacher.training)
+        self.folder = Path(root) / fingerprint(teacher)
+        self.hits = 0
+        self.misses = 0
+
+    def path(self, x: torch.Tensor) -> Path:
+        key = input_key(x)
+        return self.folder / key[:2] / f"{key}.safetensors"
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        path = self.path(x)
+        if path.is_file():
+            self.hits += 1
+            return load_file(str(path))["out"].to(x.device)
+        self.misses += 1
+        out = self.teacher(x)
+        with atomic_path(path) as tmp:
+            save_file({"out": out.detach().cpu().contiguous()}, str(tmp))
+        return out

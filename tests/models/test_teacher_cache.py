@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from dckd_cli.models.teacher_cache import CachedTeacher
+from dckd_cli.models.zoo import build_model
+
+
+class Counting(torch.nn.Module):
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.inner(x)
+
+
+def _teacher(seed: int) -> Counting:
+    torch.manual_seed(seed)
+    return Counting(build_model("rcan", "tiny", 2)).eval().requires_grad_(False)
+
+
+def test_a_hit_returns_the_computed_output_bitwise_without_running_the_teacher(tmp_path: Path):
+    teacher = _teacher(0)
+    x = torch.rand(2, 3, 10, 10)
+    first = CachedTeacher(teacher, tmp_path)(x)
+    again = CachedTeacher(teacher, tmp_path)  # a new run, same folder
+    second = again(x.clone())
+    assert teacher.calls == 1 and again.hits == 1 and again.misses == 0
+    assert torch.equal(first, second)
+    assert torch.equal(second, teacher.inner(x))
+
+
+def test_another_input_or_another_teacher_is_a_miss(tmp_path: Path):
+    x = torch.rand(2, 3, 10, 10)
+    cached = CachedTeacher(_teacher(0), tmp_path)
+    cached(x)
+    y = x.clone()
+    y[0, 0, 0, 0] += 1e-6  # one value changed by a hair
+    cached(y)
+    assert cached.misses == 2 and cached.hits == 0
+    other = CachedTeacher(_teacher(1), tmp_path)
+    out = other(x)
+    assert other.misses == 1 and other.folder != cached.folder
+    assert torch.equal(out, other.teacher.inner(x))
+    assert len(list(tmp_path.rglob("*.safetensors"))) == 3
+    assert not cached.training
