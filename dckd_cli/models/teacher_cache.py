@@ -27,15 +27,15 @@ def fingerprint(model: nn.Module) -> str:
     """A short hash of a model's parameters and buffers (names, shapes, dtypes and values)."""
     digest = hashlib.sha1()
     for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        t = tensor.detach().cpu().contiguous().reshape(-1)  # 1-D: 0-dim tensors cannot be viewed as bytes
+        digest.update(f"{name}:{tuple(tensor.shape)}:{t.dtype};".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
 def input_key(x: torch.Tensor) -> str:
-    t = x.detach().cpu().contiguous()
-    digest = hashlib.sha1(f"{tuple(t.shape)}:{t.dtype};".encode())
+    t = x.detach().cpu().contiguous().reshape(-1)
+    digest = hashlib.sha1(f"{tuple(x.shape)}:{t.dtype};".encode())
     digest.update(t.view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 

@@ -48,3 +48,11 @@ def test_another_input_or_another_teacher_is_a_miss(tmp_path: Path):
     assert torch.equal(out, other.teacher.inner(x))
     assert len(list(tmp_path.rglob("*.safetensors"))) == 3
     assert not cached.training
+
+
+def test_fingerprint_covers_scalar_buffers(tmp_path: Path):
+    teacher = _teacher(0)
+    teacher.register_buffer("steps", torch.tensor(3))
+    before = CachedTeacher(teacher, tmp_path).folder
+    teacher.steps += 1
+    assert CachedTeacher(teacher, tmp_path).folder != before
