@@ -93,13 +93,14 @@ def base_flags(shared: Path, args: argparse.Namespace) -> dict[str, object]:
 
 
 def method_settings(
-    flags: dict[str, object], args: argparse.Namespace, method: str, seed: int, warm: Path
+    flags: dict[str, object], args: argparse.Namespace, method: str, seed: int, warm: Path, iters: int
 ) -> RunSettings:
+    """One method's continuation; the history schedule is scaled with the budget (``iters / --iters``)."""
     s = resolve_settings(None, {**flags, "method.name": method, "runtime.seed": seed})
     s.student.checkpoint = warm
-    s.optim.iters, s.optim.lr, s.optim.scheduler = args.iters, METHOD_LR, "cosine"
+    s.optim.iters, s.optim.lr, s.optim.scheduler = iters, METHOD_LR, "cosine"
     s.optim.eta_min, s.optim.ema_decay = 1e-6, METHOD_EMA
-    s.dckd.history.steps = [int(v) for v in args.history_steps.split(",")]
+    s.dckd.history.steps = [max(1, int(v) * iters // args.iters) for v in args.history_steps.split(",")]
     return s
 
 
@@ -173,6 +174,7 @@ def main() -> None:
     parser.add_argument("--history-steps", default="50,100,150")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="dckd variants to run ('' for none)")
     parser.add_argument("--variant-seeds", default="0", help="seeds the variants run on")
+    parser.add_argument("--long-iters", type=int, default=1200, help="budget check: logits and dckd this long (0: off)")
     parser.add_argument("--report", type=Path, default=Path("docs/results.md"))
     args = parser.parse_args()
     began = time.perf_counter()
@@ -195,14 +197,15 @@ def main() -> None:
 
     table: dict[str, dict[int, dict]] = {m: {} for m in METHODS}
     seconds: dict[str, float] = {}
-    jobs = [(seed, m, {}) for seed in seeds for m in METHODS]
-    jobs += [(seed, m, {}) for seed in variant_seeds for m in ("logits", "dckd") if seed not in seeds]
-    jobs += [(seed, v, VARIANTS[v]) for seed in variant_seeds for v in variants]
-    for seed, name, extra in jobs:
+    n, long = args.iters, args.long_iters
+    jobs = [(seed, m, m, {}, n) for seed in seeds for m in METHODS]
+    jobs += [(seed, m, m, {}, n) for seed in variant_seeds for m in ("logits", "dckd") if seed not in seeds]
+    jobs += [(seed, v, "dckd", VARIANTS[v], n) for seed in variant_seeds for v in variants]
+    jobs += [(seed, f"{m}-{long}", m, {}, long) for seed in variant_seeds for m in ("logits", "dckd") if long]
+    for seed, name, method, extra, iters in jobs:
         if extra.get("dckd.encoder.checkpoint") == "RANDOM":
             extra = {**extra, "dckd.encoder.checkpoint": str(random_encoder(root / "encoder-random.safetensors"))}
-        method = "dckd" if name in VARIANTS else name
-        s = method_settings({**flags, **extra}, args, method, seed, warm_weights)
+        s = method_settings({**flags, **extra}, args, method, seed, warm_weights, iters)
         folder = root / f"seed{seed}" / name
         run(s, folder)
         table.setdefault(name, {})[seed] = scores(ModelChoice(run=folder), s, folder / "scores.json")
@@ -222,7 +225,7 @@ def write_report(args, table, seconds, teacher, warm, params, wall) -> None:  # 
         "",
         f"Command: `python benchmarks/reproduce_small.py --seeds {args.seeds} --warm-iters {args.warm_iters} "
         f"--iters {args.iters} --patch {args.patch} --batch {args.batch} --history-steps {args.history_steps} "
-        f"--variant-seeds {args.variant_seeds}`",
+        f"--variant-seeds {args.variant_seeds} --variants {args.variants} --long-iters {args.long_iters}`",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
         f"wall time of this invocation {wall / 60:.1f} min (runs already finished are reused).",
         "",
@@ -278,6 +281,25 @@ def write_report(args, table, seconds, teacher, warm, params, wall) -> None:  # 
                     cells.append(f"{own - statistics.mean(psnr(ref, s, d) for s in vseeds):+.3f}")
             note = VARIANT_NOTES.get(v, "defaults")
             lines.append(f"| {v} | {note} | " + " | ".join(cells) + f" | {seconds[v]:.3f} |")
+    long = args.long_iters
+    if f"dckd-{long}" in table:
+        bseeds = sorted(table[f"dckd-{long}"])
+        lines += [
+            "",
+            f"## Budget: {args.iters} against {long} iterations (seeds " + ", ".join(map(str, bseeds)) + ")",
+            "",
+            "Same warm start, schedule shape and data order; the history steps scale with the budget.",
+            "",
+            "| iterations | " + " | ".join(f"logits {d} | dckd {d} | dckd − logits {d}" for d in DATASETS) + " |",
+            "|---|" + "---|---|---|" * len(DATASETS),
+        ]
+        for iters, suffix in ((args.iters, ""), (long, f"-{long}")):
+            cells = []
+            for d in DATASETS:
+                lo = statistics.mean(psnr(f"logits{suffix}", s, d) for s in bseeds)
+                dk = statistics.mean(psnr(f"dckd{suffix}", s, d) for s in bseeds)
+                cells += [f"{lo:.3f}", f"{dk:.3f}", f"{dk - lo:+.3f}"]
+            lines.append(f"| {iters} | " + " | ".join(cells) + " |")
     args.report.parent.mkdir(parents=True, exist_ok=True)
     old = args.report.read_text() if args.report.is_file() else ""
     reading = old[old.index(READING) :] if READING in old else ""  # the hand-written reading is kept
