@@ -15,7 +15,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from dckd_cli.models.zoo import PAD_MULTIPLE, build_model
+from dckd_cli.models.zoo import build_model
+from dckd_cli.settings.schema import PAD_MULTIPLE
 
 # Keys that wrap the state dict in BasicSR / Lightning / EDSR-style files, in order of preference.
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net")

@@ -105,8 +105,6 @@ BUILDERS: dict[str, Callable[[str, int], nn.Module]] = {
 }
 SR_ONLY = {"swinir", "rcan", "bicubic"}
 SIZES = ("teacher", "student", "small", "tiny")
-# Inputs are reflect-padded to a multiple of this before the forward pass (U-Net depth).
-PAD_MULTIPLE: dict[str, int] = {"restormer": 8, "nafnet": 16}
 
 
 def build_model(arch: str, size: str, scale: int) -> nn.Module:

@@ -20,6 +20,8 @@ MethodName = Literal["scratch", "logits", "fakd", "csd", "dukd", "dckd", "dckd-s
 
 SR_ARCHS = ("swinir", "rcan", "bicubic", "auto")
 RESTORATION_ARCHS = ("nafnet", "restormer", "auto")
+# Inputs must be a multiple of this (U-Net depth); evaluation pads, training patches must fit.
+PAD_MULTIPLE: dict[str, int] = {"restormer": 8, "nafnet": 16}
 
 
 class Section(BaseModel):
@@ -237,5 +239,11 @@ class RunSettings(Section):
             if arch not in allowed:
                 raise ValueError(
                     f"{role}.arch '{arch}' does not fit task '{self.task}'; choose from {', '.join(allowed)}"
+                )
+            multiple, patch = PAD_MULTIPLE.get(arch, 1), self.data.patch_size
+            if patch % multiple:
+                raise ValueError(
+                    f"data.patch_size {patch} is not a multiple of {multiple}, which {role}.arch '{arch}' needs; "
+                    f"use {patch - patch % multiple or multiple} or {patch - patch % multiple + multiple}"
                 )
         return self

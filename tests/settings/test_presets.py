@@ -83,6 +83,17 @@ def test_architecture_must_fit_the_task():
         resolve_settings(None, {"task": "derain", "scale": 2})
 
 
+def test_patch_size_must_fit_the_unet_depth():
+    with pytest.raises(SettingsError) as info:
+        resolve_settings("deblur-restormer", {"data.patch_size": 100})
+    message = str(info.value)
+    assert "data.patch_size 100 is not a multiple of 8" in message and "use 96 or 104" in message
+    assert "\n" not in message.strip()
+    assert resolve_settings("deblur-restormer", {"data.patch_size": 96}).data.patch_size == 96
+    with pytest.raises(SettingsError, match="multiple of 16, which teacher.arch 'nafnet'"):
+        resolve_settings("deblur-nafnet", {"data.patch_size": 200})
+
+
 def test_unknown_preset_lists_the_choices(tmp_path: Path):
     with pytest.raises(SettingsError, match="sr-swinir-x4"):
         load_preset("sr-vgg-x9")
