@@ -1,7 +1,8 @@
 """Weights: read safely, find official releases, cache downloads, detect architectures.
 
-Checkpoints are read with ``torch.load(weights_only=True)`` or safetensors only: nothing
-is ever unpickled. Official weights come from a path, the user cache, or, when online,
+Checkpoints are read with ``torch.load(weights_only=True)`` (classes the restricted
+unpickler does not know become inert stand-ins, see ``safe_load``) or safetensors only:
+nothing is ever unpickled. Official weights come from a path, the user cache, or, when online,
 their release URL (downloaded atomically into the cache).
 """
 
@@ -15,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from dckd_cli.models.safe_load import load_weights_only
 from dckd_cli.models.zoo import build_model
 from dckd_cli.settings.schema import PAD_MULTIPLE
 
@@ -58,7 +60,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             data: object = load_file(str(path))
         else:
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            data = load_weights_only(path)
     except Exception as err:  # noqa: BLE001 - any failure here means an unusable file
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"{path}: cannot be read as weights ({first[:200]})") from None
