@@ -196,7 +196,7 @@ def main() -> None:
     warm_weights = root / "warmstart" / "checkpoints" / "last" / "model.safetensors"
 
     table: dict[str, dict[int, dict]] = {m: {} for m in METHODS}
-    seconds: dict[str, float] = {}
+    per_run: dict[str, list[float]] = {}
     n, long = args.iters, args.long_iters
     jobs = [(seed, m, m, {}, n) for seed in seeds for m in METHODS]
     jobs += [(seed, m, m, {}, n) for seed in variant_seeds for m in ("logits", "dckd") if seed not in seeds]
@@ -209,7 +209,8 @@ def main() -> None:
         folder = root / f"seed{seed}" / name
         run(s, folder)
         table.setdefault(name, {})[seed] = scores(ModelChoice(run=folder), s, folder / "scores.json")
-        seconds.setdefault(name, step_seconds(folder))
+        per_run.setdefault(name, []).append(step_seconds(folder))
+    seconds = {name: statistics.median(values) for name, values in per_run.items()}
 
     teacher = scores(ModelChoice(checkpoint=base.teacher.checkpoint), base, root / "teacher-scores.json")
     warm_scores = scores(ModelChoice(run=root / "warmstart"), base, root / "warmstart-scores.json")
@@ -235,7 +236,9 @@ def write_report(args, table, seconds, teacher, warm, params, wall) -> None:  # 
         f"EMA {METHOD_EMA}; the EMA weights are scored); batch {args.batch} of {args.patch}² LR patches from "
         f"T91 + BSD200, the same order for every method of a seed; DCKD history update steps "
         f"{args.history_steps} over the run's phases (40% / 70% / rest). Teacher outputs are memoised "
-        "(`runtime.teacher_cache`), so s / step counts a teacher forward only where it is not shared.",
+        "(`runtime.teacher_cache`): on each seed the first run meets the teacher forward, later ones "
+        "read it, so s / step (median over seeds) counts it for logits, and for dckd-star's flipped "
+        "label-consistency inputs (half of its steps); fakd always runs the teacher (it reads its features).",
         "",
         "## PSNR / SSIM (Y, mean ± std over seeds " + ", ".join(map(str, seeds)) + ")",
         "",
