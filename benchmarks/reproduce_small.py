@@ -100,7 +100,8 @@ def method_settings(
     s.student.checkpoint = warm
     s.optim.iters, s.optim.lr, s.optim.scheduler = iters, METHOD_LR, "cosine"
     s.optim.eta_min, s.optim.ema_decay = 1e-6, METHOD_EMA
-    s.dckd.history.steps = [max(1, int(v) * iters // args.iters) for v in args.history_steps.split(",")]
+    if "dckd.history.steps" not in flags:  # a variant's own schedule stands as given
+        s.dckd.history.steps = [max(1, int(v) * iters // args.iters) for v in args.history_steps.split(",")]
     return s
 
 
