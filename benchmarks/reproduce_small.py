@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
 from dckd_cli.engine.checkpoint import load_checkpoint
 from dckd_cli.engine.trainer import train
@@ -114,9 +115,10 @@ def random_encoder(path: Path) -> Path:
     model = VQGANEncoder(config)
     state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "codebook"}
     state["quantize.embedding.weight"] = torch.randn(config.n_embed, config.embed_dim)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".json").write_text(config.to_json())
-    save_file(state, str(path))
+    with atomic_path(path.with_suffix(".json")) as tmp:
+        tmp.write_text(config.to_json())
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
     return path
 
 
@@ -145,7 +147,8 @@ def scores(choice: ModelChoice, settings: RunSettings, cache: Path) -> dict[str,
         resolved.model, benches, task="sr", scale=4, model_name=resolved.label, multiple=resolved.multiple
     )
     out = {r.dataset: {"psnr": r.psnr, "ssim": r.ssim} for r in results}
-    cache.write_text(json.dumps(out))
+    with atomic_path(cache) as tmp:  # an interrupted scoring must not leave a half file to reuse
+        tmp.write_text(json.dumps(out))
     return out
 
 

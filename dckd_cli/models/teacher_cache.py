@@ -23,20 +23,24 @@ from torch import nn
 from dckd_cli.atomic import atomic_path
 
 
+def _add_tensor(digest: hashlib._Hash, prefix: str, tensor: torch.Tensor) -> None:
+    """Feed ``prefix``, shape, dtype and the raw bytes of ``tensor`` to ``digest``."""
+    flat = tensor.detach().cpu().contiguous().reshape(-1)  # 1-D: 0-dim tensors cannot be viewed as bytes
+    digest.update(f"{prefix}{tuple(tensor.shape)}:{flat.dtype};".encode())
+    digest.update(flat.view(torch.uint8).numpy().tobytes())
+
+
 def fingerprint(model: nn.Module) -> str:
     """A short hash of a model's parameters and buffers (names, shapes, dtypes and values)."""
     digest = hashlib.sha1()
     for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous().reshape(-1)  # 1-D: 0-dim tensors cannot be viewed as bytes
-        digest.update(f"{name}:{tuple(tensor.shape)}:{t.dtype};".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes())
+        _add_tensor(digest, f"{name}:", tensor)
     return digest.hexdigest()[:16]
 
 
 def input_key(x: torch.Tensor) -> str:
-    t = x.detach().cpu().contiguous().reshape(-1)
-    digest = hashlib.sha1(f"{tuple(x.shape)}:{t.dtype};".encode())
-    digest.update(t.view(torch.uint8).numpy().tobytes())
+    digest = hashlib.sha1()
+    _add_tensor(digest, "", x)
     return digest.hexdigest()
 
 
