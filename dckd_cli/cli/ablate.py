@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dckd_cli.cli import options as opt
-from dckd_cli.cli.errors import NotAvailable, user_errors
+from dckd_cli.cli.errors import user_errors
+from dckd_cli.errors import NotAvailable
 
 EXAMPLE = "Example:  dckd ablate --preset sr-rcan-x2 --degradation noise,blur"
 

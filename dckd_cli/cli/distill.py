@@ -9,9 +9,6 @@ from rich.console import Console
 
 from dckd_cli.cli import options as opt
 from dckd_cli.cli.errors import user_errors
-from dckd_cli.pipelines.distill import distill, run_demo
-from dckd_cli.report.progress import make_sink
-from dckd_cli.report.tables import summary_table
 from dckd_cli.settings.presets import resolve_settings
 
 console = Console()
@@ -43,6 +40,10 @@ def distill_command(
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Distil a teacher into a student. With no arguments: the offline demo on built-in data."""
+    from dckd_cli.pipelines.distill import distill, run_demo  # torch loads only when work starts
+    from dckd_cli.report.progress import make_sink
+    from dckd_cli.report.tables import summary_table
+
     flags = {
         "task": task,
         "scale": scale,

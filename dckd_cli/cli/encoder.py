@@ -10,7 +10,7 @@ from rich.console import Console
 
 from dckd_cli.cli import options as opt
 from dckd_cli.cli.errors import user_errors
-from dckd_cli.pipelines.encoder_fit import fit_encoder
+from dckd_cli.errors import OutputExists
 
 console = Console()
 encoder_app = typer.Typer(help="The VQGAN feature encoder used by DCKD.", no_args_is_help=True)
@@ -37,7 +37,8 @@ def fit_command(
 ) -> None:
     """Fit a compact VQGAN (taming architecture) on an image folder; report reconstruction PSNR and codebook usage."""
     if output.exists() and not force:
-        raise FileExistsError(f"{output} already exists; pass --force to overwrite it")
+        raise OutputExists(str(output))
+    from dckd_cli.pipelines.encoder_fit import fit_encoder  # torch loads here
 
     def on_step(it: int, info: dict) -> None:
         if not quiet:

@@ -1,4 +1,8 @@
-"""Turning the library's known errors into one-line messages and exit codes."""
+"""Turning the library's errors into one-line messages and exit codes.
+
+Imports nothing heavy: every user-facing error is a ``DckdError`` (``dckd_cli/errors.py``),
+so catching them needs neither torch nor any library that raises them.
+"""
 
 from __future__ import annotations
 
@@ -7,48 +11,34 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from dckd_cli.data.benchmarks import DatasetError
-from dckd_cli.data.images import ImageError
-from dckd_cli.engine.checkpoint import RunFolderError
-from dckd_cli.methods.feature_taps import TapError
-from dckd_cli.methods.registry import MethodNotAvailable
-from dckd_cli.models.checkpoints import CheckpointError
-from dckd_cli.models.zoo import ZooError
-from dckd_cli.settings.presets import SettingsError
+from dckd_cli.errors import DckdError
 
 F = TypeVar("F", bound=Callable[..., Any])
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-USER_ERRORS = (DatasetError, ImageError, CheckpointError, ZooError, RunFolderError, TapError, FileExistsError)
 
 
-class NotAvailable(Exception):
-    """A command whose capability has not landed yet."""
+def _print(message: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
 
 
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    _print(message)
     raise typer.Exit(code)
 
 
 def user_errors(func: F) -> F:
-    """Print settings errors field by field and other known errors on one line, then exit 1."""
+    """Print a ``DckdError`` (settings errors field by field) and exit with its code; no traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except SettingsError as err:
-            for line in err.lines:
-                err_console.print(f"[bold red]error:[/] {escape(line)}", markup=True)
-            raise typer.Exit(1) from None
-        except USER_ERRORS as err:
-            fail(str(err))
-        except NotAvailable as err:
-            fail(f"{err}: not available yet", code=2)
-        except MethodNotAvailable as err:
-            fail(str(err), code=2)
+        except DckdError as err:
+            for line in getattr(err, "lines", None) or [str(err)]:
+                _print(line)
+            raise typer.Exit(err.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -11,8 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dckd_cli.cli import options as opt
 from dckd_cli.cli.errors import user_errors
-from dckd_cli.pipelines.evaluate import ModelChoice, run_evaluation, write_json
-from dckd_cli.report.tables import dataset_table
+from dckd_cli.errors import OutputExists
 from dckd_cli.settings.presets import resolve_settings
 
 console = Console()
@@ -28,7 +27,7 @@ def _check_free(path: Path | None, force: bool, what: str) -> None:
     if path is None or force:
         return
     if path.is_file() or (path.is_dir() and any(path.iterdir())):
-        raise FileExistsError(f"{what} {path} already exists; pass --force to overwrite it")
+        raise OutputExists(f"{what} {path}")
 
 
 @user_errors
@@ -73,6 +72,9 @@ def evaluate_command(
     settings = resolve_settings(preset, flags, overrides or [])
     _check_free(json_path, force, "JSON file")
     _check_free(save_images, force, "image folder")
+    from dckd_cli.pipelines.evaluate import ModelChoice, run_evaluation, write_json  # torch loads here
+    from dckd_cli.report.tables import dataset_table
+
     choice = ModelChoice(arch=model, size=size, checkpoint=checkpoint, run=run)
     with Progress(
         TextColumn("{task.description}"),

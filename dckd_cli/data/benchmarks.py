@@ -21,16 +21,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data import builtin
 from dckd_cli.data.images import ImageError, list_images, read_image
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
+from dckd_cli.errors import DckdError
 
-SR_BENCHMARKS = ("Set5", "Set14", "BSD100", "Urban100", "Manga109")
-PAIRED_BENCHMARKS = ("GoPro", "HIDE", "Test100", "Rain100H", "Rain100L", "Test2800", "Test1200")
 ALIASES = {"B100": "BSD100", "BSDS100": "BSD100"}
 
 
-class DatasetError(ValueError):
+class DatasetError(DckdError):
     """A benchmark or training set that cannot be found or read."""
 
 
@@ -54,9 +54,10 @@ class Benchmark:
 
 def builtin_degrade(task: str, gt: np.ndarray, scale: int) -> np.ndarray:
     """The synthetic LQ of the built-in set: bicubic for SR, Gaussian blur, or streaks."""
-    if task == "sr":
+    kind = TASKS[task].stand_in
+    if kind == "bicubic":
         return bicubic_downscale(gt, scale)
-    if task == "deblur":
+    if kind == "gaussian-blur":
         return cv2.GaussianBlur(gt, (9, 9), 2.0, borderType=cv2.BORDER_REFLECT)
     rng = np.random.default_rng(0)  # fixed streaks: the built-in set must not change
     rain = np.zeros(gt.shape[:2], np.float32)
@@ -69,7 +70,7 @@ def builtin_degrade(task: str, gt: np.ndarray, scale: int) -> np.ndarray:
 
 def _builtin(task: str, scale: int) -> Benchmark:
     def loader(img: np.ndarray) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
-        gt = mod_crop(img, scale) if task == "sr" else img
+        gt = img if TASKS[task].paired else mod_crop(img, scale)
         return lambda: (builtin_degrade(task, gt, scale), gt)
 
     return Benchmark("builtin", tuple(EvalPair(n, loader(img)) for n, img in builtin.eval_images()))
@@ -139,15 +140,16 @@ def load_benchmark(name: str, task: str, scale: int, root: Path | None, lr_sourc
     """Resolve ``name`` (a benchmark name, ``builtin`` or a folder path) to a benchmark."""
     if name == "builtin":
         return _builtin(task, scale)
-    paired = task != "sr"
+    spec = TASKS[task]
+    paired = spec.paired
     display = Path(name).name if Path(name).expanduser().is_dir() else ALIASES.get(name, name)
     for folder in _candidates(name, root, paired):
         if paired and (folder / "input").is_dir():
             return _paired_folder(display, folder)
         if not paired and folder.is_dir():
             return _sr_folder(display, folder, scale, lr_source)
-    known = ", ".join((SR_BENCHMARKS if not paired else PAIRED_BENCHMARKS) + ("builtin",))
+    known = ", ".join((*spec.benchmarks, "builtin"))
     if root is None:
         raise DatasetError(f"dataset '{name}': no data root; pass --data-root DIR or set DCKD_DATA (known: {known})")
-    layout = "NAME/input + NAME/target" if paired else "NAME/HR (+ NAME/LR_bicubic/X{s})"
+    layout = spec.layout
     raise DatasetError(f"dataset '{name}': not found under {root} (expected {layout}; known: {known})")

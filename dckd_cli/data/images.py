@@ -8,11 +8,12 @@ import cv2
 import numpy as np
 
 from dckd_cli.atomic import atomic_path
+from dckd_cli.errors import DckdError
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
 
-class ImageError(ValueError):
+class ImageError(DckdError):
     """An image file that cannot be used."""
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data import builtin
 from dckd_cli.data.benchmarks import DatasetError, builtin_degrade
 from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
@@ -75,11 +76,11 @@ def training_loaders(names: Sequence[str], task: str, scale: int, root: Path | N
     for name in names:
         if name == "builtin":
             for _, img in builtin.train_images():
-                gt = mod_crop(img, scale) if task == "sr" else img
+                gt = img if TASKS[task].paired else mod_crop(img, scale)
                 loaders.append(lambda gt=gt: (builtin_degrade(task, gt, scale), gt))
             continue
         folder = _resolve_folder(name, root)
-        loaders += _sr_loaders(folder, scale) if task == "sr" else _paired_loaders(folder)
+        loaders += _paired_loaders(folder) if TASKS[task].paired else _sr_loaders(folder, scale)
     return loaders
 
 

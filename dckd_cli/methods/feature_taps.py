@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dckd_cli.errors import DckdError
+
 # The tap used when settings name none: the deepest body features before reconstruction.
 DEFAULT_TAPS: dict[str, list[str]] = {
     "rcan": ["body"],
@@ -19,7 +21,7 @@ DEFAULT_TAPS: dict[str, list[str]] = {
 }
 
 
-class TapError(ValueError):
+class TapError(DckdError):
     """A layer path that does not exist in the model."""
 
 

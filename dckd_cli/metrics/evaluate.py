@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data.benchmarks import Benchmark
 from dckd_cli.data.images import tensor_array_to_uint8, uint8_to_tensor_array, write_image
 from dckd_cli.metrics.psnr_ssim import Channel, psnr, ssim
@@ -42,9 +43,8 @@ class DatasetResult:
 def protocol(task: str, scale: int) -> tuple[Channel, int]:
     """Channel and border crop of the published tables: Y + scale crop for SR, Y for
     deraining, RGB for deblurring."""
-    if task == "sr":
-        return "y", scale
-    return ("rgb" if task == "deblur" else "y"), 0
+    spec = TASKS[task]
+    return spec.channel, scale if spec.crop_border else 0
 
 
 def evaluate(

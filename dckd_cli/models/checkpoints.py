@@ -16,31 +16,16 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from dckd_cli.catalog.architectures import ARCHITECTURES
+from dckd_cli.errors import DckdError
 from dckd_cli.models.safe_load import load_weights_only
 from dckd_cli.models.zoo import build_model
-from dckd_cli.settings.schema import PAD_MULTIPLE
 
 # Keys that wrap the state dict in BasicSR / Lightning / EDSR-style files, in order of preference.
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net")
 
-_SWINIR = "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/001_classicalSR_DIV2K_s48w8_SwinIR-M_x{s}.pth"
-_RESTORMER = "https://github.com/swz30/Restormer/releases/download/v1.0/{name}.pth"
 
-# (arch, task, scale) -> (URL or None, file name). None: no direct link; the user downloads it.
-OFFICIAL: dict[tuple[str, str, int], tuple[str | None, str]] = {
-    **{("swinir", "sr", s): (_SWINIR.format(s=s), Path(_SWINIR.format(s=s)).name) for s in (2, 3, 4)},
-    **{("rcan", "sr", s): (None, f"RCAN_BIX{s}.pt") for s in (2, 3, 4)},
-    ("nafnet", "deblur", 1): (None, "NAFNet-GoPro-width32.pth"),
-    ("restormer", "deblur", 1): (_RESTORMER.format(name="motion_deblurring"), "motion_deblurring.pth"),
-    ("restormer", "derain", 1): (_RESTORMER.format(name="deraining"), "deraining.pth"),
-}
-WHERE_TO_GET = {
-    "rcan": "the RCAN repository's README (models_ECCV2018RCAN.zip on Dropbox / Google Drive)",
-    "nafnet": "the NAFNet repository's README (Google Drive, GoPro width 32)",
-}
-
-
-class CheckpointError(ValueError):
+class CheckpointError(DckdError):
     """A checkpoint that cannot be found, read or matched to a model."""
 
 
@@ -107,17 +92,18 @@ def detect_model(path: Path) -> tuple[nn.Module, int]:
 
 def official_checkpoint(arch: str, task: str, scale: int, download: bool = True) -> Path:
     """Path of the official teacher weights: the cache, or downloaded into it when online."""
-    key = (arch, task, scale)
-    if key not in OFFICIAL:
-        raise CheckpointError(f"no official {arch} checkpoint for task '{task}' x{scale}; pass a checkpoint path")
-    url, filename = OFFICIAL[key]
-    target = cache_dir() / "checkpoints" / filename
-    if url is None and not target.is_file():
+    entry = ARCHITECTURES[arch].official.get((task, scale)) if arch in ARCHITECTURES else None
+    if entry is None:
         raise CheckpointError(
-            f"{arch} weights have no direct download link: get {filename} from {WHERE_TO_GET[arch]} "
-            f"and pass its path (or place it at {target})"
+            f"no official {arch} checkpoint for task '{task}' x{scale}; pass a checkpoint path (--teacher-checkpoint)"
         )
-    return fetch_to_cache(url or "", filename, download)
+    target = cache_dir() / "checkpoints" / entry.filename
+    if entry.url is None and not target.is_file():
+        raise CheckpointError(
+            f"{arch} weights have no direct download link: get {entry.filename} from {entry.where} "
+            f"and pass its path with --teacher-checkpoint (or place it at {target})"
+        )
+    return fetch_to_cache(entry.url or "", entry.filename, download)
 
 
 def fetch_to_cache(url: str, filename: str, download: bool = True) -> Path:
@@ -156,5 +142,17 @@ def build_with_weights(
     return load_weights(model, checkpoint) if checkpoint is not None else model
 
 
-def pad_multiple(arch: str) -> int:
-    return PAD_MULTIPLE.get(arch, 1)
+def require_weights(arch: str, size: str, checkpoint: Path | None, flag: str) -> None:
+    """Official releases exist for the paper's teacher size only; any other size needs a file."""
+    if checkpoint is None and size != "teacher" and arch not in ("bicubic", "auto"):
+        raise CheckpointError(
+            f"{arch} size '{size}' has no official weights; pass {flag} FILE "
+            "(official releases exist for size 'teacher')"
+        )
+
+
+def build_teacher(arch: str, size: str, scale: int, task: str, checkpoint: Path | None) -> nn.Module:
+    """A frozen teacher: ``checkpoint``, else the official release (only size 'teacher' has one)."""
+    require_weights(arch, size, checkpoint, "--teacher-checkpoint")
+    teacher = build_with_weights(arch, size, scale, task, checkpoint, official=True)
+    return teacher.eval().requires_grad_(False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
-from dckd_cli.engine.checkpoint import RunFolderError, check_run_folder
+from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 from dckd_cli.engine.trainer import ProgressSink, TrainResult, train
 from dckd_cli.metrics.evaluate import DatasetResult, evaluate
 from dckd_cli.models.checkpoints import cache_dir
@@ -45,7 +45,7 @@ def distill(
     """One run. On ``resume`` the run's saved settings are used (``iters`` may extend it)."""
     folder = output or settings.output or default_output(settings)
     if resume:
-        check_run_folder(folder, force=False, resume=True)
+        RunFolder(folder).check(force=False, resume=True)
         settings = read_run_settings(folder)
         if iters is not None:
             settings.optim.iters = iters
@@ -69,7 +69,7 @@ def _demo_teacher(base: RunSettings, root: Path, make_sink: SinkFactory) -> Path
     settings = resolve_settings("demo", {**flags, **DEMO_TEACHER_OVERRIDES}, [f"runtime.seed={base.runtime.seed}"])
     train(settings, root / "teacher", force=True, sink=make_sink("teacher"))
     with atomic_path(cached) as tmp:
-        shutil.copyfile(root / "teacher" / "checkpoints" / "last" / "model.safetensors", tmp)
+        shutil.copyfile(RunFolder(root / "teacher").weights("last"), tmp)
     return cached
 
 
@@ -90,7 +90,7 @@ def run_demo(
         settings = base.model_copy(deep=True)
         settings.method.name = method
         settings.teacher.checkpoint = teacher_path
-        settings.student.checkpoint = root / "warmup" / "checkpoints" / "last" / "model.safetensors"
+        settings.student.checkpoint = RunFolder(root / "warmup").weights("last")
         folders[method] = root / method
         distill(settings, folders[method], force=True, sink=make_sink(method))
     bench = load_benchmark("builtin", base.task, base.scale, None)

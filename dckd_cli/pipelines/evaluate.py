@@ -7,17 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from accelerate import Accelerator
 from torch import nn
 
 from dckd_cli.atomic import atomic_path
+from dckd_cli.catalog.architectures import pad_multiple
 from dckd_cli.data.benchmarks import Benchmark, load_benchmark
+from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.metrics.evaluate import DatasetResult, evaluate
-from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, pad_multiple
+from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, require_weights
 from dckd_cli.settings.schema import RunSettings
 
-RUN_WEIGHTS = ("checkpoints/best/model.safetensors", "checkpoints/last/model.safetensors")
+RUN_WEIGHTS = ("best", "last")  # checkpoint tags, in order of preference
 
 
 @dataclass
@@ -40,10 +41,7 @@ class ResolvedModel:
 
 
 def read_run_settings(run: Path) -> RunSettings:
-    path = run / "settings.yaml"
-    if not path.is_file():
-        raise CheckpointError(f"{run}: not a dckd run folder (no settings.yaml)")
-    return RunSettings.model_validate(yaml.safe_load(path.read_text()))
+    return RunFolder(run).read_settings()
 
 
 def resolve_model(choice: ModelChoice, settings: RunSettings) -> ResolvedModel:
@@ -51,17 +49,18 @@ def resolve_model(choice: ModelChoice, settings: RunSettings) -> ResolvedModel:
     task, scale = settings.task, settings.scale
     if choice.run is not None:
         run_settings = read_run_settings(choice.run)
-        weights = next((choice.run / w for w in RUN_WEIGHTS if (choice.run / w).is_file()), None)
+        folder = RunFolder(choice.run)
+        candidates = [folder.weights(tag) for tag in RUN_WEIGHTS]
+        weights = next((w for w in candidates if w.is_file()), None)
         if weights is None:
-            raise CheckpointError(f"{choice.run}: the run has no checkpoint yet ({' or '.join(RUN_WEIGHTS)})")
+            raise CheckpointError(f"{choice.run}: the run has no checkpoint yet ({' or '.join(map(str, candidates))})")
         spec = run_settings.student
         model = build_with_weights(spec.arch, spec.size, run_settings.scale, run_settings.task, weights)
         return ResolvedModel(model, choice.run.name, run_settings.task, run_settings.scale, pad_multiple(spec.arch))
     arch = choice.arch or ("auto" if choice.checkpoint else None)
     if arch is None:
         raise CheckpointError("nothing to evaluate: pass --model ARCH, --checkpoint FILE or --run DIR")
-    if arch not in ("bicubic", "auto") and choice.checkpoint is None and choice.size != "teacher":
-        raise CheckpointError(f"--model {arch} --size {choice.size} has no official weights; pass --checkpoint FILE")
+    require_weights(arch, choice.size, choice.checkpoint, "--checkpoint")
     official = arch != "bicubic" and choice.checkpoint is None
     model = build_with_weights(arch, choice.size, scale, task, choice.checkpoint, official=official)
     if arch == "bicubic":

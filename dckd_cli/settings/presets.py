@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from dckd_cli.errors import DckdError
+from dckd_cli.settings.migrate import MOVED
 from dckd_cli.settings.schema import RunSettings
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -21,7 +23,7 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 PRESET_DIR = next((d for d in (_PACKAGE / "presets", _PACKAGE.parent / "presets") if d.is_dir()), _PACKAGE / "presets")
 
 
-class SettingsError(ValueError):
+class SettingsError(DckdError):
     """Invalid settings; ``lines`` holds one readable line per problem."""
 
     def __init__(self, lines: list[str]):
@@ -89,7 +91,12 @@ def format_errors(err: ValidationError) -> list[str]:
     for item in err.errors():
         loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         where = ".".join(str(p) for p in loc) or "settings"
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "extra_forbidden" and loc and loc[0] == "dckd":
+            unknown = ", ".join(f"dckd.{k}" for k in item["input"]) if isinstance(item["input"], dict) else "dckd"
+            lines.append(
+                f"{unknown}: unknown setting; the dckd section moved to {', '.join(sorted(set(MOVED.values())))}"
+            )
+        elif item["type"] == "extra_forbidden":
             valid = _fields_at(RunSettings, loc)
             lines.append(f"{where}: unknown setting; valid keys here: {', '.join(valid)}")
         else:

@@ -13,15 +13,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Task = Literal["sr", "deblur", "derain"]
-Arch = Literal["swinir", "rcan", "nafnet", "restormer", "bicubic", "auto"]
-Size = Literal["teacher", "student", "small", "tiny"]
-MethodName = Literal["scratch", "logits", "fakd", "csd", "dukd", "dckd", "dckd-star"]
+from dckd_cli.catalog.architectures import ARCH_CHOICES, SIZES, archs_for, pad_multiple
+from dckd_cli.catalog.methods import METHOD_NAMES
+from dckd_cli.catalog.tasks import SCALES, TASK_NAMES, TASKS
+from dckd_cli.settings.migrate import migrate
 
-SR_ARCHS = ("swinir", "rcan", "bicubic", "auto")
-RESTORATION_ARCHS = ("nafnet", "restormer", "auto")
-# Inputs must be a multiple of this (U-Net depth); evaluation pads, training patches must fit.
-PAD_MULTIPLE: dict[str, int] = {"restormer": 8, "nafnet": 16}
+Task = Literal[TASK_NAMES]  # type: ignore[valid-type]
+Arch = Literal[ARCH_CHOICES]  # type: ignore[valid-type]
+Size = Literal[SIZES]  # type: ignore[valid-type]
+MethodName = Literal[METHOD_NAMES]  # type: ignore[valid-type]
+Degradation = Literal["noise", "blur", "resize", "mix"]
 
 
 class Section(BaseModel):
@@ -59,7 +60,7 @@ class ModelSpec(Section):
 
 
 class LossWeights(Section):
-    """Weights of the named loss terms (Eq. 10); a zero weight switches a term off."""
+    """Weights of the named loss terms (Eq. 10); a zero weight switches a term off (it is not computed)."""
 
     rec: float = Field(default=1.0, ge=0)
     kd: float = Field(default=1.0, ge=0)
@@ -77,7 +78,7 @@ class FakdSettings(Section):
 
 
 class EncoderSettings(Section):
-    """The frozen VQGAN feature encoder of L_dcl and L_ce."""
+    """The frozen VQGAN feature encoder that ``dcl`` and ``ce`` measure images with."""
 
     checkpoint: str | None = Field(
         default=None,
@@ -93,6 +94,8 @@ class EncoderSettings(Section):
     def _same_length(self) -> EncoderSettings:
         if len(self.layers) != len(self.layer_weights) or not self.layers:
             raise ValueError("layers and layer_weights need the same, non-zero length")
+        if min(self.layers) < 0:
+            raise ValueError("layers are resolution levels counted from 0")
         return self
 
 
@@ -101,7 +104,7 @@ class NegativeSettings(Section):
 
     count: int = Field(default=5, ge=1, description="N, the clean LQ included (released: clean + 4 noisy)")
     include_clean: bool = True
-    degradation: Literal["noise", "blur", "resize", "mix"] = "noise"
+    degradation: Degradation = "noise"
     noise_sigma: tuple[float, float] = Field(default=(1.0, 30.0), description="sigma range, in 8-bit levels")
     grey_prob: float = Field(default=0.5, ge=0, le=1)
     blur_kernel: tuple[int, int] = (3, 11)
@@ -127,15 +130,23 @@ class HistorySettings(Section):
         return self
 
 
-class DistributionSettings(Section):
-    """The distribution mapping module: C = softmax(sign * d / temperature)."""
+class DclSettings(Section):
+    """``dcl``, the contrastive term (Eq. 5), and where its negatives come from."""
+
+    eps: float = Field(default=1e-7, gt=0)
+    negatives: NegativeSettings = Field(default_factory=NegativeSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+
+
+class CeSettings(Section):
+    """``ce``, the distribution mapping module: C = softmax(sign * d / temperature)."""
 
     sign: Literal[-1, 1] = Field(default=-1, description="-1: nearest code most likely (default); +1: as printed")
     temperature: float = Field(default=1.0, gt=0)
 
 
-class UpperBoundSettings(Section):
-    """DUKD-style label consistency (dckd-star): the teacher sees a transformed input."""
+class LcrSettings(Section):
+    """``lcr``, DUKD-style label consistency: the teacher sees a transformed input."""
 
     prob: float = Field(default=0.5, ge=0, le=1)
     ops: list[Literal["hflip", "vflip", "transpose", "invert"]] = Field(
@@ -143,23 +154,16 @@ class UpperBoundSettings(Section):
     )
 
 
-class DckdSettings(Section):
-    """DCKD's components; each can be switched off (an ablation is a setting)."""
-
-    dcr: bool = Field(default=True, description="dynamic contrastive regularisation (L_dcl)")
-    dmm: bool = Field(default=True, description="distribution mapping module (L_ce)")
-    eps: float = Field(default=1e-7, gt=0)
-    encoder: EncoderSettings = Field(default_factory=EncoderSettings)
-    negatives: NegativeSettings = Field(default_factory=NegativeSettings)
-    history: HistorySettings = Field(default_factory=HistorySettings)
-    distribution: DistributionSettings = Field(default_factory=DistributionSettings)
-    upper_bound: UpperBoundSettings = Field(default_factory=UpperBoundSettings)
-
-
 class MethodSettings(Section):
+    """Which method (a list of terms), each term's weight, and each term's own settings."""
+
     name: MethodName = "dckd"
     weights: LossWeights = Field(default_factory=LossWeights)
     fakd: FakdSettings = Field(default_factory=FakdSettings)
+    encoder: EncoderSettings = Field(default_factory=EncoderSettings)
+    dcl: DclSettings = Field(default_factory=DclSettings)
+    ce: CeSettings = Field(default_factory=CeSettings)
+    lcr: LcrSettings = Field(default_factory=LcrSettings)
 
 
 class OptimSettings(Section):
@@ -202,12 +206,11 @@ class RunSettings(Section):
     """Everything one run needs; validated once, written to the run folder."""
 
     task: Task = "sr"
-    scale: Literal[1, 2, 3, 4] = 4
+    scale: Literal[SCALES] = 4  # type: ignore[valid-type]
     data: DataSettings = Field(default_factory=DataSettings)
     teacher: ModelSpec = Field(default_factory=ModelSpec)
     student: ModelSpec = Field(default_factory=ModelSpec)
     method: MethodSettings = Field(default_factory=MethodSettings)
-    dckd: DckdSettings = Field(default_factory=DckdSettings)
     optim: OptimSettings = Field(default_factory=OptimSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     output: Path | None = Field(default=None, description="run folder")
@@ -217,9 +220,11 @@ class RunSettings(Section):
     def _task_defaults(cls, raw: object) -> object:
         # Scale and architectures default by task, so `--task deblur` alone is valid.
         if isinstance(raw, dict):
+            raw = migrate(raw)
             task = raw.get("task", "sr")
-            raw.setdefault("scale", 4 if task == "sr" else 1)
-            default_arch = "swinir" if task == "sr" else "nafnet"
+            spec = TASKS.get(task, TASKS["sr"])  # an unknown task is reported by validation
+            raw.setdefault("scale", max(spec.scales))
+            default_arch = spec.default_arch
             for role in ("teacher", "student"):
                 spec = raw.setdefault(role, {})
                 if isinstance(spec, dict):
@@ -229,18 +234,19 @@ class RunSettings(Section):
 
     @model_validator(mode="after")
     def _task_fits(self) -> RunSettings:
-        if self.task == "sr" and self.scale == 1:
-            raise ValueError("task 'sr' needs scale 2, 3 or 4")
-        if self.task != "sr" and self.scale != 1:
-            raise ValueError(f"task '{self.task}' restores at scale 1; set scale=1")
-        allowed = SR_ARCHS if self.task == "sr" else RESTORATION_ARCHS
+        scales = TASKS[self.task].scales
+        if self.scale not in scales:
+            if scales == (1,):
+                raise ValueError(f"task '{self.task}' restores at scale 1; set scale=1")
+            raise ValueError(f"task '{self.task}' needs scale {', '.join(map(str, scales[:-1]))} or {scales[-1]}")
+        allowed = archs_for(self.task)
         for role in ("teacher", "student"):
             arch = getattr(self, role).arch
             if arch not in allowed:
                 raise ValueError(
                     f"{role}.arch '{arch}' does not fit task '{self.task}'; choose from {', '.join(allowed)}"
                 )
-            multiple, patch = PAD_MULTIPLE.get(arch, 1), self.data.patch_size
+            multiple, patch = pad_multiple(arch), self.data.patch_size
             if patch % multiple:
                 raise ValueError(
                     f"data.patch_size {patch} is not a multiple of {multiple}, which {role}.arch '{arch}' needs; "

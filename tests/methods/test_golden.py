@@ -40,7 +40,7 @@ def _record(settings) -> dict[str, list[float]]:
         terms = method.loss_terms(lq, gt, student(lq))
         sum(terms.values()).backward()
         for name, value in terms.items():
-            out[f"{step}.{name}"] = [float(value)]
+            out[f"{step}.{name}"] = [float(value.detach())]
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in student.parameters()]
         out[f"{step}.grad"] = [
             float(sum(gr.double().abs().sum() for gr in grads)),

@@ -1,0 +1,126 @@
+"""One table of the architectures: sizes, parameter counts, official weights, feature taps,
+pad multiple and the spandrel architecture each comes from.
+
+Sizes: ``teacher`` and ``student`` are the paper's pairs (METHOD.md, appendix table);
+``small`` and ``tiny`` are CPU-sized members of the same families for demos and tests.
+``models/zoo.py`` builds from these hyperparameters; settings, FAKD and help texts read
+the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SIZES = ("teacher", "student", "small", "tiny")
+
+_SWINIR_URL = (
+    "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/001_classicalSR_DIV2K_s48w8_SwinIR-M_x{s}.pth"
+)
+_RESTORMER_URL = "https://github.com/swz30/Restormer/releases/download/v1.0/{name}.pth"
+
+
+@dataclass(frozen=True)
+class Official:
+    """An official checkpoint: its file name and direct URL (None: no direct link, see ``where``)."""
+
+    filename: str
+    url: str | None = None
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    tasks: tuple[str, ...]
+    sizes: dict[str, dict[str, Any]]
+    params: dict[str, str]  # paper sizes, as the README states them
+    spandrel: str  # module under spandrel(_extra_arches).architectures
+    official: dict[tuple[str, int], Official] = field(default_factory=dict)  # (task, scale) -> weights
+    feature_taps: tuple[str, ...] = ()  # FAKD default: the deepest body features before reconstruction
+    pad_multiple: int = 1  # inputs must be a multiple of this (U-Net depth)
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "swinir": Architecture(
+        tasks=("sr",),
+        sizes={
+            "teacher": {"embed_dim": 180, "depths": [6] * 6, "num_heads": [6] * 6},
+            "student": {"embed_dim": 60, "depths": [6] * 4, "num_heads": [6] * 4},
+            "small": {"embed_dim": 48, "depths": [4] * 2, "num_heads": [4] * 2},
+            "tiny": {"embed_dim": 24, "depths": [2], "num_heads": [4]},
+        },
+        params={"teacher": "11.9M", "student": "1.2M"},
+        spandrel="SwinIR",
+        official={
+            ("sr", s): Official(_SWINIR_URL.format(s=s).rsplit("/", 1)[1], _SWINIR_URL.format(s=s)) for s in (2, 3, 4)
+        },
+        feature_taps=("conv_after_body",),
+    ),
+    "rcan": Architecture(
+        tasks=("sr",),
+        sizes={
+            "teacher": {"n_feats": 64, "n_resgroups": 10, "n_resblocks": 20},
+            "student": {"n_feats": 64, "n_resgroups": 10, "n_resblocks": 6},
+            "small": {"n_feats": 32, "n_resgroups": 3, "n_resblocks": 4, "reduction": 8},
+            "tiny": {"n_feats": 16, "n_resgroups": 2, "n_resblocks": 2, "reduction": 4},
+        },
+        params={"teacher": "15.6M", "student": "5.2M"},
+        spandrel="RCAN",
+        official={
+            ("sr", s): Official(
+                f"RCAN_BIX{s}.pt",
+                where="the RCAN repository's README (models_ECCV2018RCAN.zip on Dropbox / Google Drive)",
+            )
+            for s in (2, 3, 4)
+        },
+        feature_taps=("body",),
+    ),
+    "nafnet": Architecture(
+        tasks=("deblur", "derain"),
+        sizes={
+            "teacher": {"width": 32, "enc_blk_nums": [1, 1, 1, 28], "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1, 1]},
+            "student": {"width": 16, "enc_blk_nums": [1, 1, 1, 14], "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1, 1]},
+            "small": {"width": 16, "enc_blk_nums": [1, 1, 1, 2], "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1, 1]},
+            "tiny": {"width": 8, "enc_blk_nums": [1, 1], "middle_blk_num": 1, "dec_blk_nums": [1, 1]},
+        },
+        params={"teacher": "17.1M", "student": "2.7M"},
+        spandrel="NAFNet",
+        official={
+            ("deblur", 1): Official(
+                "NAFNet-GoPro-width32.pth", where="the NAFNet repository's README (Google Drive, GoPro width 32)"
+            )
+        },
+        feature_taps=("middle_blks",),
+        pad_multiple=16,
+    ),
+    "restormer": Architecture(
+        tasks=("deblur", "derain"),
+        sizes={
+            "teacher": {"dim": 48, "num_blocks": [4, 6, 6, 8], "num_refinement_blocks": 4},
+            "student": {"dim": 24, "num_blocks": [2, 3, 3, 4], "num_refinement_blocks": 2},
+            "small": {"dim": 16, "num_blocks": [1, 1, 2, 2], "num_refinement_blocks": 1},
+            "tiny": {"dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1},
+        },
+        params={"teacher": "26.1M", "student": "3.8M"},
+        spandrel="Restormer",
+        official={
+            ("deblur", 1): Official("motion_deblurring.pth", _RESTORMER_URL.format(name="motion_deblurring")),
+            ("derain", 1): Official("deraining.pth", _RESTORMER_URL.format(name="deraining")),
+        },
+        feature_taps=("latent",),
+        pad_multiple=8,
+    ),
+    "bicubic": Architecture(tasks=("sr",), sizes={s: {} for s in SIZES}, params={}, spandrel=""),
+}
+# 'auto': detect the architecture from a checkpoint's keys (spandrel).
+ARCH_CHOICES = (*ARCHITECTURES, "auto")
+
+
+def pad_multiple(arch: str) -> int:
+    entry = ARCHITECTURES.get(arch)
+    return entry.pad_multiple if entry else 1
+
+
+def archs_for(task: str) -> tuple[str, ...]:
+    """The architectures (and 'auto') that restore ``task``."""
+    return (*(name for name, a in ARCHITECTURES.items() if task in a.tasks), "auto")

@@ -1,0 +1,109 @@
+"""The run folder: its layout, written once, and the rules for creating, reusing and reading it.
+
+Layout::
+
+    settings.yaml                 resolved settings
+    metrics.jsonl                 one JSON object per logged iteration
+    checkpoints/last/, best/      model.safetensors (EMA student: evaluate / export),
+                                  student.safetensors (online weights), method.safetensors
+                                  (e.g. the history model), state.pt (optimiser, scheduler,
+                                  iteration, RNG, EMA step count; tensors and numbers only)
+    val_images/iter_NNNNNN/       a few validation restorations
+
+Every module that reads or writes a run folder (trainer, checkpoints, evaluate, distill,
+the benchmarks) goes through ``RunFolder``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from dckd_cli.atomic import atomic_path
+from dckd_cli.errors import DckdError
+from dckd_cli.settings.presets import format_errors, settings_yaml
+from dckd_cli.settings.schema import RunSettings
+
+CHECKPOINT_FILES = ("model.safetensors", "student.safetensors", "method.safetensors", "state.pt")
+
+
+class RunFolderError(DckdError):
+    """A run folder that cannot be created, reused, resumed or read."""
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    root: Path
+
+    @property
+    def settings(self) -> Path:
+        return self.root / "settings.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, tag: str = "last") -> Path:
+        return self.checkpoints / tag
+
+    def weights(self, tag: str = "last", which: str = "model") -> Path:
+        """``model`` (the EMA student) or ``student`` (online weights) of checkpoint ``tag``."""
+        return self.checkpoint(tag) / f"{which}.safetensors"
+
+    def val_images(self, iteration: int) -> Path:
+        return self.root / "val_images" / f"iter_{iteration:06d}"
+
+    def has_checkpoint(self, tag: str = "last") -> bool:
+        return (self.checkpoint(tag) / "state.pt").is_file()
+
+    # -- creating and reusing -----------------------------------------------------------
+
+    def check(self, force: bool, resume: bool) -> None:
+        """Refuse to reuse an existing run without ``force``, or to resume a missing one."""
+        if resume:
+            if not self.settings.is_file():
+                raise RunFolderError(
+                    f"{self.root}: nothing to resume (no {self.settings.name}); drop --resume to start a run"
+                )
+            return
+        if self.root.exists() and not self.root.is_dir():
+            raise RunFolderError(f"{self.root} is a file, not a run folder; choose another --output")
+        if self.root.exists() and any(self.root.iterdir()) and not force:
+            raise RunFolderError(f"{self.root} already exists; pass --resume to continue it or --force to overwrite it")
+
+    def prepare(self, force: bool, resume: bool) -> None:
+        """Create the folder; an existing run is kept for ``resume`` and replaced only with ``force``."""
+        self.check(force, resume)
+        if resume:
+            return
+        if self.root.exists() and any(self.root.iterdir()):
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # -- settings -----------------------------------------------------------------------
+
+    def write_settings(self, settings: RunSettings) -> None:
+        with atomic_path(self.settings) as tmp:
+            tmp.write_text(settings_yaml(settings))
+
+    def read_settings(self) -> RunSettings:
+        if not self.settings.is_file():
+            raise RunFolderError(f"{self.root}: not a dckd run folder (no {self.settings.name})")
+        try:
+            raw = yaml.safe_load(self.settings.read_text())
+        except yaml.YAMLError as err:
+            raise RunFolderError(f"{self.settings}: not valid YAML ({str(err).splitlines()[0]})") from None
+        if not isinstance(raw, dict):
+            raise RunFolderError(f"{self.settings}: expected a mapping of settings")
+        try:
+            return RunSettings.model_validate(raw)
+        except ValidationError as err:
+            raise RunFolderError(f"{self.settings}: {format_errors(err)[0]}") from None
