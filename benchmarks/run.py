@@ -14,10 +14,9 @@ from pathlib import Path
 
 import torch
 
+from dckd_cli.catalog.methods import METHOD_NAMES as METHODS
 from dckd_cli.engine.trainer import Trainer
 from dckd_cli.settings.presets import resolve_settings
-
-METHODS = ("scratch", "logits", "fakd", "csd", "dckd", "dckd-star")
 
 
 def step_seconds(method: str, size: str, steps: int, teacher: Path) -> float:

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from dckd_cli.errors import DckdError
-from dckd_cli.settings.migrate import MOVED
+from dckd_cli.settings.migrate import MOVED, migrate
 from dckd_cli.settings.schema import RunSettings
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -113,12 +113,13 @@ def resolve_settings(
     overrides: Iterable[str] = (),
 ) -> RunSettings:
     """Merge preset, typed flags (dotted keys, ``None`` = not given) and overrides; validate once."""
-    merged: dict[str, Any] = load_preset(preset) if preset else {}
+    # Each source is migrated on its own, so a moved key never overrides a later source's new key.
+    merged: dict[str, Any] = migrate(load_preset(preset)) if preset else {}
     for dotted, value in (flags or {}).items():
         if value is not None:
-            merged = deep_merge(merged, _nest(dotted, value))
+            merged = deep_merge(merged, migrate(_nest(dotted, value)))
     for text in overrides:
-        merged = deep_merge(merged, parse_override(text))
+        merged = deep_merge(merged, migrate(parse_override(text)))
     try:
         return RunSettings.model_validate(merged)
     except ValidationError as err:

@@ -124,10 +124,10 @@ def test_distill_run_resume_and_refusal(tmp_path: Path):
 
 
 def test_distill_offline_teacher_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch):
-    from dckd_cli.models import checkpoints
+    from dckd_cli.catalog.architectures import ARCHITECTURES, Official
 
     url = "http://127.0.0.1:9/001_classicalSR_DIV2K_s48w8_SwinIR-M_x4.pth"
-    monkeypatch.setitem(checkpoints.OFFICIAL, ("swinir", "sr", 4), (url, Path(url).name))
+    monkeypatch.setitem(ARCHITECTURES["swinir"].official, ("sr", 4), Official(Path(url).name, url))
     out = tmp_path / "run"
     result = runner.invoke(
         app, ["distill", "--task", "sr", "--teacher", "swinir", "--scale", "4", "--output", str(out)]

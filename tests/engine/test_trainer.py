@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from dckd_cli.engine.checkpoint import RunFolderError, load_checkpoint
 from dckd_cli.engine.trainer import Trainer, train
-from dckd_cli.methods.base import Method
+from dckd_cli.methods.method import Method
 
 
 def _log(folder: Path) -> list[dict]:

@@ -55,7 +55,7 @@ def dckd_settings(tmp_path: Path, encoder_file: Path):
             "runtime.save_every": 1000,
             "optim.scheduler": "constant",
             "optim.lr": 1e-3,
-            "dckd.encoder.checkpoint": str(encoder_file),
+            "method.encoder.checkpoint": str(encoder_file),
         }
         return resolve_settings("demo", flags, list(overrides))
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dckd_cli.engine.trainer import Trainer, train
-from dckd_cli.methods.dckd import DckdMethod
+from dckd_cli.methods.context import StepContext
 from dckd_cli.methods.history_model import HistoryModel
 from dckd_cli.methods.negatives import negative_inputs
 from dckd_cli.settings.schema import HistorySettings, NegativeSettings
@@ -41,7 +41,7 @@ def test_each_term_carries_gradient_to_the_student(dckd_settings):
 
 
 def test_one_batched_history_forward_per_step(dckd_settings, monkeypatch):
-    t = _build(dckd_settings(overrides=("dckd.negatives.count=5",)))
+    t = _build(dckd_settings(overrides=("method.dcl.negatives.count=5",)))
     calls = []
     original = t.method.history.model.forward
     monkeypatch.setattr(t.method.history.model, "forward", lambda x: calls.append(x.shape) or original(x))
@@ -83,7 +83,7 @@ def test_history_changes_only_at_update_steps_by_the_ema_formula():
 
 
 def test_history_follows_the_ema_student_in_training(tmp_path: Path, dckd_settings):
-    settings = dckd_settings(iters=4, overrides=("dckd.history.steps=[2]", "dckd.history.breakpoints=[]"))
+    settings = dckd_settings(iters=4, overrides=("method.dcl.history.steps=[2]", "method.dcl.history.breakpoints=[]"))
     t = Trainer(settings, tmp_path / "run")
     (tmp_path / "run").mkdir()
     snapshots = {}
@@ -114,7 +114,9 @@ def test_history_follows_the_ema_student_in_training(tmp_path: Path, dckd_settin
 def test_switches_and_weights_turn_terms_off(dckd_settings):
     lq, gt = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 32, 32)
     for overrides, expected in [
-        (("dckd.dcr=false",), {"rec", "kd", "ce"}),
+        (("method.weights.dcl=0",), {"rec", "kd", "ce"}),
+        (("method.weights.ce=0",), {"rec", "kd", "dcl"}),
+        (("dckd.dcr=false",), {"rec", "kd", "ce"}),  # the keys of earlier versions still work
         (("dckd.dmm=false",), {"rec", "kd", "dcl"}),
         (("method.weights.dcl=0", "method.weights.ce=0"), {"rec", "kd"}),
     ]:
@@ -122,9 +124,10 @@ def test_switches_and_weights_turn_terms_off(dckd_settings):
         assert set(t.method.loss_terms(lq, gt, t.student(lq))) == expected
     t = _build(dckd_settings("csd"))
     assert set(t.method.loss_terms(lq, gt, t.student(lq))) == {"rec", "kd", "dcl"}
-    assert isinstance(t.method, DckdMethod) and t.method.history is None
-    positive = torch.rand(2, 3, 32, 32)
-    assert torch.equal(t.method.negatives(lq, positive), positive.roll(1, dims=0)[None])  # fixed in-batch
+    assert t.method.history is None and t.method.encoder_plan.latents is False
+    ctx = StepContext(t.method, lq, gt, t.student(lq))
+    ctx.teacher_out = positive = torch.rand(2, 3, 32, 32)
+    assert torch.equal(ctx.negatives, positive.roll(1, dims=0)[None])  # fixed in-batch
 
 
 def test_short_run_lowers_dcl_and_ce(tmp_path: Path, dckd_settings):
@@ -137,7 +140,7 @@ def test_short_run_lowers_dcl_and_ce(tmp_path: Path, dckd_settings):
 
 
 def test_resume_restores_history_and_negatives(tmp_path: Path, dckd_settings):
-    overrides = ("dckd.history.steps=[2]", "dckd.history.breakpoints=[]", "runtime.save_every=3")
+    overrides = ("method.dcl.history.steps=[2]", "method.dcl.history.breakpoints=[]", "runtime.save_every=3")
     train(dckd_settings(iters=6, overrides=overrides), tmp_path / "whole")
     train(dckd_settings(iters=3, overrides=overrides), tmp_path / "part")
     Trainer(dckd_settings(iters=6, overrides=overrides), tmp_path / "part").run(resume=True)

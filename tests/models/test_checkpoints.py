@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from dckd_cli.catalog.architectures import ARCHITECTURES, Official
 from dckd_cli.models import checkpoints
 from dckd_cli.models.checkpoints import (
     CheckpointError,
@@ -68,7 +69,7 @@ def test_official_download_goes_to_the_cache(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     path = official_checkpoint("swinir", "sr", 2)
     assert (
-        calls == [checkpoints.OFFICIAL[("swinir", "sr", 2)][0]]
+        calls == [ARCHITECTURES["swinir"].official[("sr", 2)].url]
         and path.parent == checkpoints.cache_dir() / "checkpoints"
     )
     assert official_checkpoint("swinir", "sr", 2) == path and len(calls) == 1
@@ -76,7 +77,7 @@ def test_official_download_goes_to_the_cache(tmp_path: Path, monkeypatch):
 
 def test_offline_error_names_url_and_path(monkeypatch):
     monkeypatch.setitem(
-        checkpoints.OFFICIAL, ("swinir", "sr", 4), ("http://127.0.0.1:9/SwinIR_x4.pth", "SwinIR_x4.pth")
+        ARCHITECTURES["swinir"].official, ("sr", 4), Official("SwinIR_x4.pth", "http://127.0.0.1:9/SwinIR_x4.pth")
     )
     with pytest.raises(CheckpointError) as info:
         official_checkpoint("swinir", "sr", 4)
