@@ -40,10 +40,6 @@ def distill_command(
     quiet: opt.QuietOpt = False,
 ) -> None:
     """Distil a teacher into a student. With no arguments: the offline demo on built-in data."""
-    from dckd_cli.pipelines.distill import distill, run_demo  # torch loads only when work starts
-    from dckd_cli.report.progress import make_sink
-    from dckd_cli.report.tables import summary_table
-
     flags = {
         "task": task,
         "scale": scale,
@@ -54,7 +50,14 @@ def distill_command(
         "data.root": str(data_root) if data_root else None,
     }
     chosen = any(v is not None for v in flags.values()) or preset or overrides
-    if not chosen and not resume:
+    settings = None
+    if chosen or resume:  # settings are checked before torch is even loaded
+        settings = resolve_settings(preset, {**flags, "optim.iters": iters, "runtime.seed": seed}, overrides or [])
+    from dckd_cli.pipelines.distill import distill, run_demo
+    from dckd_cli.report.progress import make_sink
+    from dckd_cli.report.tables import summary_table
+
+    if settings is None:
         root = output or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
         demo = run_demo(
             root, force=force, seed=seed, iters=iters, make_sink=lambda label: make_sink(console, label, quiet)
@@ -63,7 +66,6 @@ def distill_command(
         for method_name, folder in demo.folders.items():
             console.print(f"{method_name}: {folder}")
         return
-    settings = resolve_settings(preset, {**flags, "optim.iters": iters, "runtime.seed": seed}, overrides or [])
     label = settings.method.name
     result = distill(settings, output, force=force, resume=resume, iters=iters, sink=make_sink(console, label, quiet))
     best = f"{result.best_psnr:.2f} dB" if result.best_psnr is not None else "n/a"

@@ -33,9 +33,9 @@ def _check_free(path: Path | None, force: bool, what: str) -> None:
 @user_errors
 def evaluate_command(
     model: Annotated[
-        Optional[str], typer.Option("--model", "-m", help="Architecture (swinir, rcan, nafnet, restormer) or bicubic.")
+        Optional[str], typer.Option("--model", "-m", help=f"Architecture ({', '.join(opt.MODEL_ARCHS)}) or bicubic.")
     ] = None,
-    size: Annotated[str, typer.Option("--size", help="Zoo size: teacher, student, small, tiny.")] = "teacher",
+    size: opt.SizeOpt = "teacher",
     checkpoint: Annotated[
         Optional[Path],
         typer.Option("--checkpoint", "-c", help="Weights file (architecture detected when --model is omitted)."),

@@ -8,7 +8,6 @@ the method's ``after_step``; then logging, validation and checkpoints on their s
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -36,7 +35,6 @@ from dckd_cli.models.checkpoints import build_teacher, build_with_weights
 from dckd_cli.models.teacher_cache import CachedTeacher
 from dckd_cli.settings.schema import RunSettings
 
-log = logging.getLogger(__name__)
 VAL_IMAGES_SAVED = 3
 
 

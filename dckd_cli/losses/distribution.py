@@ -38,7 +38,12 @@ def distribution_loss(
     sign: int = -1,
     temperature: float = 1.0,
 ) -> torch.Tensor:
-    """Eq. 9: ``-sum_k C_T(p, k) log C_S(p, k)``, averaged over pixels p."""
+    """Eq. 9: ``-sum_k C_T(p, k) log C_S(p, k)``, averaged over pixels p.
+
+    Only the student's features receive a gradient: the codebook belongs to the frozen
+    encoder (the categories are fixed), and the teacher's distribution is a target.
+    """
+    codebook = codebook.detach()
     target = code_distribution(teacher_features.detach(), codebook, sign, temperature)
     log_student = F.log_softmax(code_logits(student_features, codebook, sign, temperature), dim=1)
     return -(target * log_student).sum(dim=1).mean()

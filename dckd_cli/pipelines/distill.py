@@ -26,7 +26,7 @@ DEMO_METHODS = ("scratch", "logits", "dckd")
 # in particular pushes a random student away from its own outputs).
 DEMO_WARMUP_ITERS = 200
 
-SinkFactory = Callable[[str], ProgressSink]
+SinkFactory = Callable[[str], ProgressSink | None]
 
 
 def default_output(settings: RunSettings) -> Path:

@@ -159,12 +159,6 @@ def fit_encoder(
     return report
 
 
-def encoder_side(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The keys DCKD needs (encoder, quant_conv, codebook): a third of the file."""
-    keep = ("encoder.", "quant_conv.", "quantize.")
-    return {k: v for k, v in state.items() if k.startswith(keep)}
-
-
 def _write(output: Path, state: dict[str, torch.Tensor], config: VQGANConfig, report: FitReport, args: dict) -> None:
     with atomic_path(output) as tmp:
         save_file(state, str(tmp))

@@ -79,15 +79,8 @@ class LineSink:
             )
 
 
-class QuietSink:
-    def start(self, total: int, done: int) -> None:
-        pass
-
-    def step(self, iteration: int, record: dict[str, Any] | None) -> None:
-        pass
-
-
-def make_sink(console: Console, label: str, quiet: bool) -> RichSink | LineSink | QuietSink:
+def make_sink(console: Console, label: str, quiet: bool) -> RichSink | LineSink | None:
+    """A progress sink for ``label``; None (the engine stays silent) with ``quiet``."""
     if quiet:
-        return QuietSink()
+        return None
     return RichSink(console, label) if console.is_terminal else LineSink(console, label)

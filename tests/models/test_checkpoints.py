@@ -33,10 +33,21 @@ def test_round_trip_with_official_wrappers(tmp_path: Path, wrapper):
     assert _same_weights(source, target)
 
 
-def test_safetensors_round_trip(tmp_path: Path):
-    source = build_model("swinir", "tiny", 2)
+@pytest.mark.parametrize(
+    "arch,task,scale", [("swinir", "sr", 2), ("rcan", "sr", 3), ("nafnet", "deblur", 1), ("restormer", "derain", 1)]
+)
+def test_safetensors_round_trip_and_detection(tmp_path: Path, arch, task, scale):
+    torch.manual_seed(1)
+    source = build_model(arch, "tiny", scale).eval()
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "w.safetensors"))
-    assert _same_weights(source, build_with_weights("swinir", "tiny", 2, "sr", tmp_path / "w.safetensors"))
+    loaded = build_with_weights(arch, "tiny", scale, task, tmp_path / "w.safetensors").eval()
+    detected, detected_scale = detect_model(tmp_path / "w.safetensors")
+    assert _same_weights(source, loaded) and detected_scale == scale
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        expected = source(x)
+        assert torch.equal(loaded(x), expected)
+        assert torch.allclose(detected.eval()(x), expected, atol=1e-5)
 
 
 def test_mismatch_is_one_clear_line(tmp_path: Path):

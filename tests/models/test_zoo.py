@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dckd_cli.catalog.architectures import ARCHITECTURES
 from dckd_cli.models.zoo import ZooError, build_model, count_parameters
 
 # The paper's teacher / student sizes (METHOD.md), in millions of parameters.
@@ -17,6 +18,7 @@ PAPER_SIZES = {
 @pytest.mark.parametrize("arch,scale", list(PAPER_SIZES))
 def test_paper_parameter_counts_within_5_percent(arch, scale):
     teacher, student = PAPER_SIZES[(arch, scale)]
+    assert ARCHITECTURES[arch].params == {"teacher": f"{teacher}M", "student": f"{student}M"}  # the table states them
     t = count_parameters(build_model(arch, "teacher", scale)) / 1e6
     s = count_parameters(build_model(arch, "student", scale)) / 1e6
     assert abs(t - teacher) / teacher < 0.05, t

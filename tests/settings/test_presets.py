@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dckd_cli.catalog.methods import METHODS
 from dckd_cli.settings.presets import (
     SettingsError,
     available_presets,
@@ -27,8 +28,18 @@ PAPER_PRESETS = [
 def test_every_paper_setting_has_a_valid_preset():
     assert set(PAPER_PRESETS) <= set(available_presets())
     for name in available_presets():
-        settings = resolve_settings(name)
-        assert isinstance(settings, RunSettings)
+        settings = resolve_settings(name)  # raises SettingsError on any invalid preset
+        again = RunSettings.model_validate(settings.model_dump())
+        assert again == settings and settings.method.name in METHODS
+    papers = {n: resolve_settings(n) for n in PAPER_PRESETS}
+    assert {(s.task, s.teacher.arch) for s in papers.values()} >= {
+        ("sr", "swinir"),
+        ("sr", "rcan"),
+        ("deblur", "nafnet"),
+        ("deblur", "restormer"),
+        ("derain", "restormer"),
+    }
+    assert all(s.teacher.size == "teacher" and s.student.size == "student" for s in papers.values())
 
 
 @pytest.mark.parametrize("name,scale,arch", [("sr-swinir-x3", 3, "swinir"), ("sr-rcan-x2", 2, "rcan")])

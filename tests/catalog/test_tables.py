@@ -1,0 +1,58 @@
+"""Names are listed once, in the catalog tables; settings, models, methods and help texts agree."""
+
+from __future__ import annotations
+
+import typing
+
+from dckd_cli.catalog.architectures import ARCH_CHOICES, ARCHITECTURES, SIZES
+from dckd_cli.catalog.methods import METHODS, TERM_NAMES
+from dckd_cli.catalog.tasks import SCALES, TASKS
+from dckd_cli.cli import options
+from dckd_cli.methods.terms import TERMS
+from dckd_cli.models.zoo import BUILDERS, build_model
+from dckd_cli.settings import schema
+
+
+def _literal(field_owner: type, name: str) -> tuple:
+    return typing.get_args(field_owner.model_fields[name].annotation)
+
+
+def test_settings_literals_are_the_tables():
+    assert _literal(schema.MethodSettings, "name") == tuple(METHODS)
+    assert _literal(schema.RunSettings, "task") == tuple(TASKS)
+    assert _literal(schema.RunSettings, "scale") == SCALES
+    assert _literal(schema.ModelSpec, "arch") == ARCH_CHOICES
+    assert _literal(schema.ModelSpec, "size") == SIZES
+    assert tuple(schema.LossWeights.model_fields) == TERM_NAMES
+
+
+def test_help_texts_name_every_entry_of_their_table():
+    def help_of(option_type: object) -> str:
+        return next(m.help for m in typing.get_args(option_type)[1:] if hasattr(m, "help"))
+
+    assert all(name in help_of(options.MethodOpt) for name in METHODS)
+    assert all(name in help_of(options.TaskOpt) for name in TASKS)
+    assert all(name in help_of(options.TeacherOpt) for name in ARCHITECTURES if name != "bicubic")
+    assert all(name in help_of(options.SizeOpt) for name in SIZES)
+    assert all(str(s) in help_of(options.ScaleOpt) for s in TASKS["sr"].scales)
+
+
+def test_every_method_declares_known_terms_and_every_term_is_used():
+    used = {t for spec in METHODS.values() for t in spec.terms}
+    assert used == set(TERMS) == set(TERM_NAMES)
+    for name, spec in METHODS.items():
+        assert spec.terms[0] == "rec", name
+        assert ("dcl" in spec.terms) == (spec.negatives is not None), name
+
+
+def test_every_architecture_builds_at_every_size_for_its_tasks():
+    assert set(BUILDERS) == set(ARCHITECTURES)
+    for name, arch in ARCHITECTURES.items():
+        scale = max(TASKS[arch.tasks[0]].scales)
+        for task, _ in arch.official:
+            assert task in arch.tasks, name
+        model = build_model(name, "tiny", scale)
+        for path in arch.feature_taps:
+            model.get_submodule(path)  # a default FAKD tap exists in the real model
+        if arch.params:
+            assert set(arch.params) == {"teacher", "student"}

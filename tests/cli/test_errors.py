@@ -1,0 +1,92 @@
+"""Anything a user can cause is one line and an exit code, found before the run folder exists;
+help and usage errors answer without loading torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import save_file
+from typer.testing import CliRunner
+
+from dckd_cli.cli.app import app
+from dckd_cli.models.zoo import build_model
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def tiny_teacher(tmp_path: Path) -> Path:
+    path = tmp_path / "teacher.safetensors"
+    save_file({k: v.contiguous() for k, v in build_model("rcan", "tiny", 4).state_dict().items()}, str(path))
+    return path
+
+
+def _distill(tiny_teacher: Path, out: Path, *extra: str):
+    args = ["distill", "--preset", "demo", "--teacher-checkpoint", str(tiny_teacher), "--output", str(out)]
+    args += ["--set", "teacher.size=tiny", "--iters", "2", "-q", *extra]
+    return runner.invoke(app, args)
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (("--method", "dckd", "--set", "method.encoder.layers=[0,1,2,3,9]"), "method.encoder.layers"),
+        (("--method", "dckd", "--set", "dckd.encoder.layers=[0,1,2,3,9]"), "method.encoder.layers"),
+        (("--method", "csd", "--set", "data.batch_size=1"), "data.batch_size"),
+        (("--method", "logits", "--set", "method.weights.rec=0", "--set", "method.weights.kd=0"), "weight 0"),
+        (("--method", "fakd", "--set", "method.fakd.student_layers=[nope]"), "no layer 'nope'"),
+        (("--method", "dckd", "--set", "dckd.colour=1"), "dckd.colour"),
+    ],
+)
+def test_method_setting_errors_are_one_line_before_the_run_folder(tmp_path, tiny_teacher, extra, message):
+    out = tmp_path / "run"
+    result = _distill(tiny_teacher, out, *extra)
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_existing_outputs_are_refused_with_one_line(tmp_path):
+    taken = tmp_path / "r.json"
+    taken.write_text("mine")
+    result = runner.invoke(app, ["evaluate", "--model", "bicubic", "--scale", "2", "--json", str(taken)])
+    assert result.exit_code == 1 and "--force" in result.output and taken.read_text() == "mine"
+
+
+def test_a_damaged_settings_file_is_one_line(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "settings.yaml").write_text("task: [unclosed\n")
+    result = runner.invoke(app, ["evaluate", "--run", str(run)])
+    assert result.exit_code == 1 and "settings.yaml" in result.output and "Traceback" not in result.output
+
+
+LIGHT = """
+import sys
+from typer.testing import CliRunner
+from dckd_cli.cli.app import app
+runner = CliRunner()
+codes = [runner.invoke(app, args).exit_code for args in {args}]
+heavy = sorted(m for m in ("torch", "spandrel", "taming", "accelerate", "cv2") if m in sys.modules)
+print(__import__("json").dumps([codes, heavy]))
+"""
+
+
+def test_help_and_settings_errors_load_no_torch():
+    calls = [
+        ["--help"],
+        *([c, "--help"] for c in ("distill", "evaluate", "export", "ablate")),
+        ["encoder", "fit", "--help"],
+        ["distill", "--set", "optim.lr=-1"],
+        ["distill", "--method", "nope"],
+        ["evaluate", "--set", "dckd.colour=1"],
+    ]
+    script = LIGHT.format(args=calls)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    codes, heavy = json.loads(out.strip().splitlines()[-1])
+    assert codes == [0] * 6 + [1] * 3 and heavy == []
