@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
 from dckd_cli.engine.checkpoint import load_checkpoint
+from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.engine.trainer import train
 from dckd_cli.metrics.evaluate import evaluate
 from dckd_cli.models.vqgan import COMPACT_ENCODER, VQGANConfig, VQGANEncoder
@@ -50,13 +51,13 @@ METHOD_EMA = 0.99  # an EMA window (~100 steps) short against the method budget
 VARIANTS: dict[str, dict[str, object]] = {
     "dckd-dcl0.01": {"method.weights.dcl": 0.01},
     "dckd-dcl1": {"method.weights.dcl": 1.0},
-    "dckd-no-dmm": {"dckd.dmm": False},
-    "dckd-no-dcr": {"dckd.dcr": False},
-    "dckd-neg-weak": {"dckd.negatives.noise_sigma": [1.0, 10.0]},
-    "dckd-neg-strong": {"dckd.negatives.noise_sigma": [20.0, 50.0]},
-    "dckd-history-10": {"dckd.history.steps": [10, 10, 10]},
-    "dckd-history-frozen": {"dckd.history.steps": [10**9] * 3},
-    "dckd-encoder-random": {"dckd.encoder.checkpoint": "RANDOM"},
+    "dckd-no-dmm": {"method.weights.ce": 0.0},
+    "dckd-no-dcr": {"method.weights.dcl": 0.0},
+    "dckd-neg-weak": {"method.dcl.negatives.noise_sigma": [1.0, 10.0]},
+    "dckd-neg-strong": {"method.dcl.negatives.noise_sigma": [20.0, 50.0]},
+    "dckd-history-10": {"method.dcl.history.steps": [10, 10, 10]},
+    "dckd-history-frozen": {"method.dcl.history.steps": [10**9] * 3},
+    "dckd-encoder-random": {"method.encoder.checkpoint": "RANDOM"},
 }
 VARIANT_NOTES = {
     "dckd-dcl0.01": "λ_dcl = 0.01 (default 0.1)",
@@ -101,8 +102,8 @@ def method_settings(
     s.student.checkpoint = warm
     s.optim.iters, s.optim.lr, s.optim.scheduler = iters, METHOD_LR, "cosine"
     s.optim.eta_min, s.optim.ema_decay = 1e-6, METHOD_EMA
-    if "dckd.history.steps" not in flags:  # a variant's own schedule stands as given
-        s.dckd.history.steps = [max(1, int(v) * iters // args.iters) for v in args.history_steps.split(",")]
+    if "method.dcl.history.steps" not in flags:  # a variant's own schedule stands as given
+        s.method.dcl.history.steps = [max(1, int(v) * iters // args.iters) for v in args.history_steps.split(",")]
     return s
 
 
@@ -133,7 +134,7 @@ def run(settings: RunSettings, folder: Path) -> None:
     """Start, resume or skip ``folder`` so that it ends at ``settings.optim.iters``."""
     if finished(folder, settings.optim.iters):
         return
-    resume = (folder / "checkpoints" / "last" / "state.pt").is_file()
+    resume = RunFolder(folder).has_checkpoint("last")
     print(f"{'resuming' if resume else 'starting'} {folder}", flush=True)
     train(settings, folder, force=not resume, resume=resume)
 
@@ -155,7 +156,7 @@ def scores(choice: ModelChoice, settings: RunSettings, cache: Path) -> dict[str,
 def step_seconds(folder: Path) -> float:
     rates = [
         json.loads(line)["it_per_s"]
-        for line in (folder / "metrics.jsonl").read_text().splitlines()
+        for line in RunFolder(folder).metrics.read_text().splitlines()
         if "it_per_s" in line
     ]
     return 1.0 / statistics.median(rates)
@@ -197,7 +198,7 @@ def main() -> None:
     warm.optim.iters, warm.optim.lr, warm.optim.scheduler = args.warm_iters, WARM_LR, "cosine"
     warm.optim.eta_min = METHOD_LR
     run(warm, root / "warmstart")
-    warm_weights = root / "warmstart" / "checkpoints" / "last" / "model.safetensors"
+    warm_weights = RunFolder(root / "warmstart").weights("last")
 
     table: dict[str, dict[int, dict]] = {m: {} for m in METHODS}
     per_run: dict[str, list[float]] = {}
@@ -207,8 +208,8 @@ def main() -> None:
     jobs += [(seed, v, "dckd", VARIANTS[v], n) for seed in variant_seeds for v in variants]
     jobs += [(seed, f"{m}-{long}", m, {}, long) for seed in variant_seeds for m in ("logits", "dckd") if long]
     for seed, name, method, extra, iters in jobs:
-        if extra.get("dckd.encoder.checkpoint") == "RANDOM":
-            extra = {**extra, "dckd.encoder.checkpoint": str(random_encoder(root / "encoder-random.safetensors"))}
+        if extra.get("method.encoder.checkpoint") == "RANDOM":
+            extra = {**extra, "method.encoder.checkpoint": str(random_encoder(root / "encoder-random.safetensors"))}
         s = method_settings({**flags, **extra}, args, method, seed, warm_weights, iters)
         folder = root / f"seed{seed}" / name
         run(s, folder)
