@@ -9,6 +9,7 @@ Layout::
                                   (e.g. the history model), state.pt (optimiser, scheduler,
                                   iteration, RNG, EMA step count; tensors and numbers only)
     val_images/iter_NNNNNN/       a few validation restorations
+    scores.json                   the final model's test scores (written by ``dckd ablate``)
 
 Every module that reads or writes a run folder (trainer, checkpoints, evaluate, distill,
 the benchmarks) goes through ``RunFolder``.
@@ -50,6 +51,10 @@ class RunFolder:
     @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
+
+    @property
+    def scores(self) -> Path:
+        return self.root / "scores.json"
 
     def checkpoint(self, tag: str = "last") -> Path:
         return self.checkpoints / tag

@@ -59,13 +59,18 @@ class DemoResult:
     folders: dict[str, Path]
 
 
-def _demo_teacher(base: RunSettings, root: Path, make_sink: SinkFactory) -> Path:
-    """The cached demo teacher's weights, trained first if the cache has none."""
+def demo_teacher_path(base: RunSettings) -> Path:
+    """Where the demo teacher of ``base``'s architecture, size and scale is cached."""
     spec = base.teacher
-    cached = cache_dir() / "demo" / f"teacher-{spec.arch}-{spec.size}-x{base.scale}-{DEMO_TEACHER_ITERS}.safetensors"
+    return cache_dir() / "demo" / f"teacher-{spec.arch}-{spec.size}-x{base.scale}-{DEMO_TEACHER_ITERS}.safetensors"
+
+
+def demo_teacher(base: RunSettings, root: Path, make_sink: SinkFactory) -> Path:
+    """The cached demo teacher's weights, trained first (in ``root/teacher``) if the cache has none."""
+    cached = demo_teacher_path(base)
     if cached.is_file():
         return cached
-    flags = {"method.name": "scratch", "student.size": spec.size, "optim.iters": DEMO_TEACHER_ITERS}
+    flags = {"method.name": "scratch", "student.size": base.teacher.size, "optim.iters": DEMO_TEACHER_ITERS}
     settings = resolve_settings("demo", {**flags, **DEMO_TEACHER_OVERRIDES}, [f"runtime.seed={base.runtime.seed}"])
     train(settings, root / "teacher", force=True, sink=make_sink("teacher"))
     with atomic_path(cached) as tmp:
@@ -81,7 +86,7 @@ def run_demo(
         raise RunFolderError(f"{root} already exists; pass --force to overwrite it or choose another --output")
     overrides = [f"runtime.seed={seed}"] if seed is not None else []
     base = resolve_settings("demo", {"optim.iters": iters}, overrides)
-    teacher_path = _demo_teacher(base, root, make_sink)
+    teacher_path = demo_teacher(base, root, make_sink)
     warmup = base.model_copy(deep=True)
     warmup.method.name, warmup.optim.iters = "scratch", DEMO_WARMUP_ITERS
     distill(warmup, root / "warmup", force=True, sink=make_sink("warm-up"))

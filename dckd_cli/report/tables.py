@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from dckd_cli.metrics.evaluate import DatasetResult
+from dckd_cli.pipelines.ablation_summary import Summary as AblationSummary
 
 
 def dataset_table(result: DatasetResult, per_image: bool = True) -> Table:
@@ -32,4 +33,27 @@ def summary_table(results: list[DatasetResult], title: str = "Results") -> Table
     for model in dict.fromkeys(r.model for r in results):
         cells = {r.dataset: f"{r.psnr:.2f} / {r.ssim:.4f}" for r in results if r.model == model}
         table.add_row(model, *[cells.get(d, "-") for d in datasets])
+    return table
+
+
+def ablation_table(summary: AblationSummary) -> Table:
+    """The paper's ablation layout: a row per cell; per test set PSNR / SSIM (mean ± std over
+    seeds) and the paired difference to the baseline; the best cell marked with *."""
+    seeds = max((len(c.seeds) for c in summary.cells), default=0)
+    title = f"Ablation: {summary.root}  (mean ± std over up to {seeds} seeds; Δ paired vs {summary.baseline or '-'})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("cell")
+    for d in summary.datasets:
+        table.add_column(f"{d} PSNR / SSIM", justify="right")
+        table.add_column(f"Δ {d} PSNR", justify="right")
+    table.add_column("s/it", justify="right")
+    for c in summary.cells:
+        row = [("* " if c.best else "") + c.label + (" (baseline)" if c.baseline else "")]
+        for d in summary.datasets:
+            stats = c.scores.get(d)
+            row.append(f"{stats['psnr'].mean:.2f}±{stats['psnr'].std:.2f} / {stats['ssim'].mean:.4f}" if stats else "-")
+            delta = c.delta.get(d, {}).get("psnr")
+            row.append("" if c.baseline or delta is None else f"{delta.mean:+.3f}±{delta.std:.3f}")
+        row.append("-" if c.seconds_per_iter is None else f"{c.seconds_per_iter:.3f}")
+        table.add_row(*row, style="bold" if c.best else None)
     return table

@@ -1,0 +1,282 @@
+"""`ablate`: a grid of ordinary distill runs under one folder, resumable cell by cell.
+
+Layout of an ablation folder::
+
+    ablation.json                 what every cell shares (preset, flags, --set, method, warm start)
+    warmstart/seed-K/             the shared scratch warm start of seed K (when warm_iters > 0)
+    teacher-cache/                teacher outputs shared by every cell (methods without feature taps)
+    <cell>/seed-K/                one run folder per cell and seed, plus its scores.json
+    summary.json, summary.csv, plots/*.png
+
+Every cell of a seed meets the same batches (samples depend on the seed and index only) and
+starts from the same warm start. A cell whose ``scores.json`` exists is finished and skipped;
+one with a checkpoint resumes; a grown grid runs only its new cells.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dckd_cli.atomic import atomic_path
+from dckd_cli.data.benchmarks import load_benchmark
+from dckd_cli.engine.run_folder import RunFolder, RunFolderError
+from dckd_cli.engine.trainer import ProgressSink, Trainer, train
+from dckd_cli.metrics.evaluate import evaluate
+from dckd_cli.pipelines.ablation_grid import Cell, GridError, _show
+from dckd_cli.pipelines.distill import DEMO_WARMUP_ITERS, demo_teacher, demo_teacher_path
+from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
+from dckd_cli.settings.presets import resolve_settings
+from dckd_cli.settings.schema import RunSettings
+
+RECORD = "ablation.json"
+Say = Callable[[str], None]
+
+
+@dataclass
+class AblationSpec:
+    """What every cell shares; stored in ``ablation.json`` and compared on every re-run."""
+
+    preset: str | None
+    overrides: list[str]
+    method: str
+    iters: int | None
+    warm_iters: int
+    baseline: str | None
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "preset": self.preset,
+            "overrides": self.overrides,
+            "method": self.method,
+            "iters": self.iters,
+            "warm_iters": self.warm_iters,
+            "baseline": self.baseline,
+        }
+
+
+@dataclass
+class CellRun:
+    cell: Cell
+    seed: int
+    folder: Path
+    settings: RunSettings
+
+
+@dataclass
+class AblationPlan:
+    root: Path
+    spec: AblationSpec
+    runs: list[CellRun]
+    seeds: list[int]
+    demo: bool
+    axes: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[CellRun]:
+        return [r for r in self.runs if not RunFolder(r.folder).scores.is_file()]
+
+
+def _cell_settings(spec: AblationSpec, extra: dict[str, Any], seed: int, teacher: Path | None) -> RunSettings:
+    flags: dict[str, Any] = {"method.name": spec.method, "optim.iters": spec.iters, "runtime.seed": seed}
+    if teacher is not None:
+        flags["teacher.checkpoint"] = str(teacher)
+    cell = [f"{key}={_show(value)}" for key, value in extra.items()]
+    return resolve_settings(spec.preset or "demo", flags, [*spec.overrides, *cell])
+
+
+def plan_ablation(
+    root: Path,
+    spec: AblationSpec,
+    cells: list[Cell],
+    seeds: list[int],
+    axes: list[str],
+    *,
+    force: bool = False,
+    demo_teacher_path: Path | None = None,
+) -> AblationPlan:
+    """Resolve and validate every cell's settings (nothing runs, nothing is written)."""
+    if not seeds:
+        raise GridError("--seeds: give at least one seed, e.g. --seeds 0,1,2")
+    record = root / RECORD
+    if record.is_file() and not force:
+        stored = json.loads(record.read_text())
+        if stored != spec.record():
+            changed = ", ".join(k for k in spec.record() if stored.get(k) != spec.record()[k])
+            raise RunFolderError(
+                f"{root} holds an ablation with other shared settings ({changed}); "
+                "use another --output, or --force to start it again"
+            )
+    elif root.exists() and any(root.iterdir()) and not record.is_file() and not force:
+        raise RunFolderError(f"{root} exists and is not an ablation folder; choose another --output or pass --force")
+    runs = []
+    for cell in cells:
+        for seed in seeds:
+            settings = _cell_settings(spec, cell.changes, seed, demo_teacher_path)
+            folder = root / cell.folder_name / f"seed-{seed}"
+            settings.output = folder
+            settings.runtime.teacher_cache = settings.runtime.teacher_cache or root / "teacher-cache"
+            runs.append(CellRun(cell, seed, folder, settings))
+    return AblationPlan(root, spec, runs, seeds, demo=spec.preset is None, axes=axes)
+
+
+def seconds_per_step(settings: RunSettings, steps: int = 2) -> float:
+    """Seconds per training step of ``settings`` on a random batch (median after one warm-up)."""
+    trainer = Trainer(settings, Path("/nonexistent"))
+    trainer.setup()
+    s = settings
+    g = torch.Generator().manual_seed(0)
+    lq = torch.rand(s.data.batch_size, 3, s.data.patch_size, s.data.patch_size, generator=g)
+    gt = torch.rand(lq.shape[0], 3, lq.shape[2] * s.scale, lq.shape[3] * s.scale, generator=g)
+    times = []
+    for i in range(steps + 1):
+        began = time.perf_counter()
+        loss = sum(trainer.method.loss_terms(lq, gt, trainer.student(lq)).values())
+        trainer.optimizer.zero_grad()
+        loss.backward()
+        trainer.optimizer.step()
+        if i:
+            times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def _reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    elif sys.platform.startswith("linux"):
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak resident set
+        except OSError:
+            pass
+
+
+def _peak_memory_mb(device: torch.device) -> float | None:
+    """CUDA: peak allocated by torch. Linux CPU: the process's peak resident set since the reset."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _seconds_per_iter(folder: Path) -> float | None:
+    """Median seconds per iteration over the logged windows of a run."""
+    rates = []
+    for line in RunFolder(folder).metrics.read_text().splitlines():
+        rate = json.loads(line).get("it_per_s")
+        if rate:
+            rates.append(1.0 / rate)
+    return statistics.median(rates) if rates else None
+
+
+def score_run(run: CellRun, peak_mb: float | None) -> dict[str, Any]:
+    """The final (``last``) EMA student's scores on the test sets, with the cell's costs."""
+    s = run.settings
+    folder = RunFolder(run.folder)
+    spec = s.student
+    choice = ModelChoice(arch=spec.arch, size=spec.size, checkpoint=folder.weights("last"))
+    resolved = resolve_model(choice, s)
+    benches = [load_benchmark(name, s.task, s.scale, s.data.root, s.data.lr_source) for name in s.data.test]
+    results = evaluate(
+        resolved.model,
+        benches,
+        task=s.task,
+        scale=s.scale,
+        model_name=run.cell.label,
+        tile=s.runtime.tile,
+        overlap=s.runtime.tile_overlap,
+        multiple=resolved.multiple,
+    )
+    return {
+        "label": run.cell.label,
+        "point": run.cell.point,
+        "baseline": run.cell.baseline,
+        "method": s.method.name,
+        "seed": run.seed,
+        "iterations": s.optim.iters,
+        "seconds_per_iter": _seconds_per_iter(run.folder),
+        "peak_memory_mb": peak_mb,
+        "results": {r.dataset: {"psnr": r.psnr, "ssim": r.ssim} for r in results},
+    }
+
+
+def _warm_start(plan: AblationPlan, seed: int, sink: ProgressSink | None, say: Say) -> Path | None:
+    """The shared scratch warm start of ``seed`` (trained once, resumed if killed)."""
+    if plan.spec.warm_iters <= 0:
+        return None
+    folder = RunFolder(plan.root / "warmstart" / f"seed-{seed}")
+    weights = folder.weights("last")
+    if folder.scores.is_file() and weights.is_file():
+        return weights
+    base = plan.runs[0].settings.model_copy(deep=True)
+    base.method.name, base.optim.iters = "scratch", plan.spec.warm_iters
+    base.output, base.runtime.teacher_cache = folder.root, None
+    resume = folder.has_checkpoint() and folder.settings.is_file()
+    say(f"warm start, seed {seed}: {plan.spec.warm_iters} iterations of scratch training")
+    train(base, folder.root, force=not resume, resume=resume, sink=sink)
+    with atomic_path(folder.scores) as tmp:
+        tmp.write_text(json.dumps({"warm_start": True, "iterations": plan.spec.warm_iters}) + "\n")
+    return weights
+
+
+def run_ablation(
+    plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None], say: Say, fresh: bool = False
+) -> None:
+    """Run every pending cell of ``plan``; finished cells are skipped, killed ones resumed.
+    ``fresh`` (``--force``) removes what the folder held first."""
+    if fresh and plan.root.exists():
+        shutil.rmtree(plan.root)
+    plan.root.mkdir(parents=True, exist_ok=True)
+    if plan.demo:
+        demo_teacher(_demo_base(plan.spec), plan.root, make_sink)  # trained once, then cached
+    with atomic_path(plan.root / RECORD) as tmp:
+        tmp.write_text(json.dumps(plan.spec.record(), indent=2) + "\n")
+    warm = {seed: _warm_start(plan, seed, make_sink("warm-up"), say) for seed in plan.seeds}
+    total = len(plan.runs)
+    for index, run in enumerate(plan.runs, 1):
+        folder = RunFolder(run.folder)
+        name = f"[{index}/{total}] {run.cell.label}, seed {run.seed}"
+        if folder.scores.is_file():
+            say(f"{name}: finished earlier, skipped")
+            continue
+        if warm[run.seed] is not None:
+            run.settings.student.checkpoint = warm[run.seed]
+        resume = folder.has_checkpoint() and folder.settings.is_file()
+        say(f"{name}: {'resuming' if resume else 'running'}")
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        _reset_peak_memory(device)
+        train(run.settings, run.folder, force=not resume, resume=resume, sink=make_sink(run.cell.label))
+        scores = score_run(run, _peak_memory_mb(device))
+        with atomic_path(folder.scores) as tmp:
+            tmp.write_text(json.dumps(scores, indent=2) + "\n")
+
+
+def default_spec(
+    preset: str | None, overrides: list[str], method: str, iters: int | None, warm_iters: int | None, baseline: str
+) -> AblationSpec:
+    """The shared settings; with no preset the offline demo setting and its warm start."""
+    if warm_iters is None:
+        warm_iters = DEMO_WARMUP_ITERS if preset is None else 0
+    return AblationSpec(preset, overrides, method, iters, warm_iters, None if baseline == "none" else baseline)
+
+
+def _demo_base(spec: AblationSpec) -> RunSettings:
+    return resolve_settings("demo", {"optim.iters": spec.iters}, spec.overrides)
+
+
+def demo_teacher_file(spec: AblationSpec) -> Path | None:
+    """Where the demo teacher is cached when the ablation runs on the demo setting (else None)."""
+    return demo_teacher_path(_demo_base(spec)) if spec.preset is None else None
