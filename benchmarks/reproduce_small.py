@@ -9,7 +9,9 @@ Protocol (x4 SR):
   * methods: scratch (continued), logits, fakd, dckd, dckd-star, with their real defaults
     and the packaged compact encoder; the history-model schedule is scaled to the budget.
 
-Every run folder is resumable: re-running the command continues where it stopped.
+The runs are one `dckd ablate` grid (``pipelines/ablate.py``): every cell is a run folder
+``<run>/seed-K/`` with its scores; re-running the command skips finished cells, resumes a
+killed one and runs only what a changed grid adds.
 
     python benchmarks/reproduce_small.py --shared ../shared --output runs/reproduce
 """
@@ -28,14 +30,13 @@ from safetensors.torch import save_file
 
 from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
-from dckd_cli.engine.checkpoint import load_checkpoint
-from dckd_cli.engine.run_folder import RunFolder
-from dckd_cli.engine.trainer import train
 from dckd_cli.metrics.evaluate import evaluate
 from dckd_cli.models.vqgan import COMPACT_ENCODER, VQGANConfig, VQGANEncoder
 from dckd_cli.models.zoo import count_parameters
+from dckd_cli.pipelines.ablate import AblationSpec, plan_ablation, run_ablation, start_folder
+from dckd_cli.pipelines.ablation_grid import Cell
+from dckd_cli.pipelines.ablation_summary import summarise
 from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
-from dckd_cli.settings.presets import resolve_settings
 from dckd_cli.settings.schema import RunSettings
 
 METHODS = ("scratch", "logits", "fakd", "dckd", "dckd-star")
@@ -72,39 +73,38 @@ VARIANT_NOTES = {
 }
 
 
-def base_flags(shared: Path, args: argparse.Namespace) -> dict[str, object]:
+def base_overrides(shared: Path, args: argparse.Namespace) -> list[str]:
+    """Every cell's settings (``--set`` lines): data, models, and the annealing-phase recipe."""
     data = shared / "data"
-    return {
-        "task": "sr",
-        "scale": 4,
-        "teacher.arch": "auto",
-        "teacher.checkpoint": str(shared / "weights" / "DCTLSA_x4.pt"),
-        "student.arch": "rcan",
-        "student.size": "tiny",
-        "data.root": str(data),
-        "data.train": [str(data / "T91"), str(data / "BSD200")],
-        "data.val": "Set5",
-        "method.fakd.teacher_layers": ["LR_conv"],  # DCTLSA's body output, before its upsampler
-        "data.patch_size": args.patch,
-        "data.batch_size": args.batch,
-        "runtime.log_every": 50,
-        "runtime.val_every": 10**9,  # validation only at the end; evaluation is separate
-        "runtime.save_every": 100,
-        "runtime.teacher_cache": str(args.output / "teacher-cache"),  # same data order: shared outputs
-    }
+    return [
+        "task=sr",
+        "scale=4",
+        "teacher.arch=auto",
+        f"teacher.checkpoint={shared / 'weights' / 'DCTLSA_x4.pt'}",
+        "student.arch=rcan",
+        "student.size=tiny",
+        f"data.root={data}",
+        f"data.train=[{data / 'T91'}, {data / 'BSD200'}]",
+        "data.val=Set5",
+        "data.test=[Set5, Set14]",
+        "data.lr_source=file",
+        "method.fakd.teacher_layers=[LR_conv]",  # DCTLSA's body output, before its upsampler
+        f"data.patch_size={args.patch}",
+        f"data.batch_size={args.batch}",
+        "runtime.log_every=50",
+        "runtime.val_every=1000000000",  # validation only at the end; evaluation is separate
+        "runtime.save_every=100",
+        # each method: the annealing phase from the warm start
+        f"optim.lr={METHOD_LR}",
+        "optim.scheduler=cosine",
+        "optim.eta_min=1.0e-6",
+        f"optim.ema_decay={METHOD_EMA}",
+    ]
 
 
-def method_settings(
-    flags: dict[str, object], args: argparse.Namespace, method: str, seed: int, warm: Path, iters: int
-) -> RunSettings:
-    """One method's continuation; the history schedule is scaled with the budget (``iters / --iters``)."""
-    s = resolve_settings(None, {**flags, "method.name": method, "runtime.seed": seed})
-    s.student.checkpoint = warm
-    s.optim.iters, s.optim.lr, s.optim.scheduler = iters, METHOD_LR, "cosine"
-    s.optim.eta_min, s.optim.ema_decay = 1e-6, METHOD_EMA
-    if "method.dcl.history.steps" not in flags:  # a variant's own schedule stands as given
-        s.method.dcl.history.steps = [max(1, int(v) * iters // args.iters) for v in args.history_steps.split(",")]
-    return s
+def history_steps(args: argparse.Namespace, iters: int) -> list[int]:
+    """The history-model schedule, scaled with the budget (``iters / --iters``)."""
+    return [max(1, int(v) * iters // args.iters) for v in args.history_steps.split(",")]
 
 
 def random_encoder(path: Path) -> Path:
@@ -123,20 +123,27 @@ def random_encoder(path: Path) -> Path:
     return path
 
 
-def finished(folder: Path, iters: int) -> bool:
-    try:
-        return load_checkpoint(folder).state["iter"] >= iters
-    except Exception:  # noqa: BLE001 - no or unreadable checkpoint: not finished
-        return False
+def grid_cells(args: argparse.Namespace, root: Path) -> list[Cell]:
+    """The methods on every seed; on the variant seeds, dckd variants and the budget check."""
+    seeds = [int(s) for s in args.seeds.split(",")]
+    vseeds = tuple(int(s) for s in args.variant_seeds.split(",") if s)
 
+    def cell(name: str, method: str, seeds_: tuple[int, ...] | None, iters: int, extra: dict) -> Cell:
+        changes = {"method.name": method, "optim.iters": iters, "method.dcl.history.steps": history_steps(args, iters)}
+        return Cell(name, changes | extra, {"run": name}, seeds=seeds_)
 
-def run(settings: RunSettings, folder: Path) -> None:
-    """Start, resume or skip ``folder`` so that it ends at ``settings.optim.iters``."""
-    if finished(folder, settings.optim.iters):
-        return
-    resume = RunFolder(folder).has_checkpoint("last")
-    print(f"{'resuming' if resume else 'starting'} {folder}", flush=True)
-    train(settings, folder, force=not resume, resume=resume)
+    cells = []
+    for m in METHODS:
+        extra_seeds = tuple(s for s in vseeds if s not in seeds) if m in ("logits", "dckd") else ()
+        cells.append(cell(m, m, (*seeds, *extra_seeds), args.iters, {}))
+    for v in [v for v in args.variants.split(",") if v]:
+        extra = dict(VARIANTS[v])
+        if extra.get("method.encoder.checkpoint") == "RANDOM":
+            extra["method.encoder.checkpoint"] = str(root / "encoder-random.safetensors")  # written before the runs
+        cells.append(cell(v, "dckd", vseeds, args.iters, extra))
+    if args.long_iters:
+        cells += [cell(f"{m}-{args.long_iters}", m, vseeds, args.long_iters, {}) for m in ("logits", "dckd")]
+    return cells
 
 
 def scores(choice: ModelChoice, settings: RunSettings, cache: Path) -> dict[str, dict[str, float]]:
@@ -151,15 +158,6 @@ def scores(choice: ModelChoice, settings: RunSettings, cache: Path) -> dict[str,
     with atomic_path(cache) as tmp:  # an interrupted scoring must not leave a half file to reuse
         tmp.write_text(json.dumps(out))
     return out
-
-
-def step_seconds(folder: Path) -> float:
-    rates = [
-        json.loads(line)["it_per_s"]
-        for line in RunFolder(folder).metrics.read_text().splitlines()
-        if "it_per_s" in line
-    ]
-    return 1.0 / statistics.median(rates)
 
 
 def mean_std(values: list[float], digits: int = 3) -> str:
@@ -183,43 +181,39 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=Path("docs/results.md"))
     args = parser.parse_args()
     began = time.perf_counter()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    variant_seeds = [int(s) for s in args.variant_seeds.split(",") if s]
-    variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in args.variants.split(",") if v and v not in VARIANTS]
     if unknown:
         parser.error(f"--variants: unknown {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
-    flags = base_flags(args.shared, args)
-    base = resolve_settings(None, flags)
     root = args.output
+    # One `dckd ablate` grid: every cell a run folder, one shared scratch warm start (cosine
+    # WARM_LR -> METHOD_LR), a shared teacher-output cache, finished cells skipped, killed ones resumed.
+    spec = AblationSpec(
+        preset=None,
+        overrides=base_overrides(args.shared, args),
+        method="dckd",
+        iters=args.iters,
+        warm_iters=args.warm_iters,
+        baseline=None,
+        warm_overrides=[f"optim.lr={WARM_LR}", f"optim.eta_min={METHOD_LR}", "optim.ema_decay=0.999"],
+        warm_shared=True,
+    )
+    seeds = sorted({int(s) for s in args.seeds.split(",")})
+    plan = plan_ablation(root, spec, grid_cells(args, root), seeds, ["run"])
+    start_folder(plan)
+    random_encoder(root / "encoder-random.safetensors")
+    run_ablation(plan, make_sink=lambda label: None, say=lambda text: print(text, flush=True))
 
-    warm = base.model_copy(deep=True)
-    warm.method.name = "scratch"
-    warm.optim.iters, warm.optim.lr, warm.optim.scheduler = args.warm_iters, WARM_LR, "cosine"
-    warm.optim.eta_min = METHOD_LR
-    run(warm, root / "warmstart")
-    warm_weights = RunFolder(root / "warmstart").weights("last")
-
-    table: dict[str, dict[int, dict]] = {m: {} for m in METHODS}
-    per_run: dict[str, list[float]] = {}
-    n, long = args.iters, args.long_iters
-    jobs = [(seed, m, m, {}, n) for seed in seeds for m in METHODS]
-    jobs += [(seed, m, m, {}, n) for seed in variant_seeds for m in ("logits", "dckd") if seed not in seeds]
-    jobs += [(seed, v, "dckd", VARIANTS[v], n) for seed in variant_seeds for v in variants]
-    jobs += [(seed, f"{m}-{long}", m, {}, long) for seed in variant_seeds for m in ("logits", "dckd") if long]
-    for seed, name, method, extra, iters in jobs:
-        if extra.get("method.encoder.checkpoint") == "RANDOM":
-            extra = {**extra, "method.encoder.checkpoint": str(random_encoder(root / "encoder-random.safetensors"))}
-        s = method_settings({**flags, **extra}, args, method, seed, warm_weights, iters)
-        folder = root / f"seed{seed}" / name
-        run(s, folder)
-        table.setdefault(name, {})[seed] = scores(ModelChoice(run=folder), s, folder / "scores.json")
-        per_run.setdefault(name, []).append(step_seconds(folder))
-    seconds = {name: statistics.median(values) for name, values in per_run.items()}
-
+    summary = summarise(root)
+    table = {
+        c.label: {s: {d: {m: c.scores[d][m].per_seed[s] for m in ("psnr", "ssim")} for d in DATASETS} for s in c.seeds}
+        for c in summary.cells
+    }
+    seconds = {c.label: c.seconds_per_iter for c in summary.cells}
+    base = plan.runs[0].settings
+    warm_run = root / "warmstart" / f"seed-{seeds[0]}"
     teacher = scores(ModelChoice(checkpoint=base.teacher.checkpoint), base, root / "teacher-scores.json")
-    warm_scores = scores(ModelChoice(run=root / "warmstart"), base, root / "warmstart-scores.json")
-    params = count_parameters(resolve_model(ModelChoice(run=root / "warmstart"), base).model)
+    warm_scores = scores(ModelChoice(run=warm_run), base, root / "warmstart-scores.json")
+    params = count_parameters(resolve_model(ModelChoice(run=warm_run), base).model)
     write_report(args, table, seconds, teacher, warm_scores, params, time.perf_counter() - began)
 
 

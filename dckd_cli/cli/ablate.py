@@ -96,36 +96,40 @@ def ablate_command(
         extra.append(f"data.root={data_root}")
     cells = expand(axes, None if baseline == "none" else baseline)
 
-    from dckd_cli.pipelines.ablate import default_spec, demo_teacher_file, plan_ablation, run_ablation, seconds_per_step
+    from dckd_cli.pipelines.ablate import (
+        default_spec,
+        demo_teacher_file,
+        ensure_demo_teacher,
+        plan_ablation,
+        run_ablation,
+        seconds_per_step,
+        start_folder,
+    )
     from dckd_cli.report.progress import make_sink
 
     spec = default_spec(preset, extra, method, iters, warm_iters, baseline)
     plan = plan_ablation(
         output, spec, cells, seed_list, [a.name for a in axes], force=force, demo_teacher_path=demo_teacher_file(spec)
     )
-    pending = plan.pending
+    sink = lambda label: make_sink(console, label, quiet)  # noqa: E731
+    say = (lambda text: None) if quiet else (lambda text: console.print(text, highlight=False))
+    pending = plan.runs if force else plan.pending
     setting = f"preset {preset}" if preset else "the offline demo setting (built-in images, CPU-sized models)"
-    console.print(f"ablation on {setting}: {len(cells)} cells x {len(seed_list)} seeds = {len(plan.runs)} runs")
+    seeds_word = "seed" if len(seed_list) == 1 else "seeds"
+    console.print(f"ablation on {setting}: {len(cells)} cells x {len(seed_list)} {seeds_word} = {len(plan.runs)} runs")
     if pending:
-        first = pending[0].settings
-        cost = None
-        if first.teacher.checkpoint is None or Path(first.teacher.checkpoint).is_file():
-            cost = seconds_per_step(first)
+        if plan.demo:
+            say("training the demo teacher once (it is cached for later runs)")
+            ensure_demo_teacher(plan, sink)
         iterations = sum(r.settings.optim.iters for r in pending)
-        if cost is not None:
-            minutes = iterations * cost / 60
-            console.print(
-                f"to run: {len(pending)} runs, {iterations} iterations x {cost:.2f} s/step (measured) "
-                f"= about {minutes:.0f} min, plus evaluation{' and warm starts' if plan.spec.warm_iters else ''}"
-            )
-        else:
-            console.print(f"to run: {len(pending)} runs, {iterations} iterations (the demo teacher is trained first)")
-    run_ablation(
-        plan,
-        make_sink=lambda label: make_sink(console, label, quiet),
-        say=(lambda text: None) if quiet else (lambda text: console.print(text, highlight=False)),
-        fresh=force,
-    )
+        cost = seconds_per_step(pending[0].settings)
+        extra = f" plus {plan.spec.warm_iters} warm-start iterations per seed" if plan.spec.warm_iters else ""
+        console.print(
+            f"to run: {len(pending)} runs, {iterations} iterations x {cost:.2f} s/step (measured) "
+            f"= about {iterations * cost / 60:.0f} min{extra}, plus evaluation"
+        )
+    start_folder(plan, fresh=force)  # only now, after every check and the first cell's models were built
+    run_ablation(plan, make_sink=sink, say=say)
     _report(output)
 
 

@@ -19,9 +19,10 @@ import json
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,22 +47,18 @@ Say = Callable[[str], None]
 class AblationSpec:
     """What every cell shares; stored in ``ablation.json`` and compared on every re-run."""
 
-    preset: str | None
+    preset: str | None  # a preset name or YAML file; None: the settings' defaults
     overrides: list[str]
     method: str
     iters: int | None
     warm_iters: int
     baseline: str | None
+    warm_overrides: list[str] = field(default_factory=list)  # the warm start's own settings (e.g. its lr)
+    warm_shared: bool = False  # one warm start (the first seed's) for every seed, instead of one per seed
+    demo_teacher: bool = False  # the teacher is the cached demo teacher (trained on first use)
 
     def record(self) -> dict[str, Any]:
-        return {
-            "preset": self.preset,
-            "overrides": self.overrides,
-            "method": self.method,
-            "iters": self.iters,
-            "warm_iters": self.warm_iters,
-            "baseline": self.baseline,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -91,7 +88,7 @@ def _cell_settings(spec: AblationSpec, extra: dict[str, Any], seed: int, teacher
     if teacher is not None:
         flags["teacher.checkpoint"] = str(teacher)
     cell = [f"{key}={_show(value)}" for key, value in extra.items()]
-    return resolve_settings(spec.preset or "demo", flags, [*spec.overrides, *cell])
+    return resolve_settings(spec.preset, flags, [*spec.overrides, *cell])
 
 
 def plan_ablation(
@@ -120,13 +117,13 @@ def plan_ablation(
         raise RunFolderError(f"{root} exists and is not an ablation folder; choose another --output or pass --force")
     runs = []
     for cell in cells:
-        for seed in seeds:
+        for seed in cell.seeds if cell.seeds is not None else seeds:
             settings = _cell_settings(spec, cell.changes, seed, demo_teacher_path)
             folder = root / cell.folder_name / f"seed-{seed}"
             settings.output = folder
             settings.runtime.teacher_cache = settings.runtime.teacher_cache or root / "teacher-cache"
             runs.append(CellRun(cell, seed, folder, settings))
-    return AblationPlan(root, spec, runs, seeds, demo=spec.preset is None, axes=axes)
+    return AblationPlan(root, spec, runs, seeds, demo=spec.demo_teacher, axes=axes)
 
 
 def seconds_per_step(settings: RunSettings, steps: int = 2) -> float:
@@ -221,8 +218,9 @@ def _warm_start(plan: AblationPlan, seed: int, sink: ProgressSink | None, say: S
     weights = folder.weights("last")
     if folder.scores.is_file() and weights.is_file():
         return weights
-    base = plan.runs[0].settings.model_copy(deep=True)
-    base.method.name, base.optim.iters = "scratch", plan.spec.warm_iters
+    spec = plan.spec
+    flags = {"method.name": "scratch", "optim.iters": spec.warm_iters, "runtime.seed": seed}
+    base = resolve_settings(spec.preset, flags, [*spec.overrides, *spec.warm_overrides])
     base.output, base.runtime.teacher_cache = folder.root, None
     resume = folder.has_checkpoint() and folder.settings.is_file()
     say(f"warm start, seed {seed}: {plan.spec.warm_iters} iterations of scratch training")
@@ -232,19 +230,34 @@ def _warm_start(plan: AblationPlan, seed: int, sink: ProgressSink | None, say: S
     return weights
 
 
-def run_ablation(
-    plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None], say: Say, fresh: bool = False
-) -> None:
-    """Run every pending cell of ``plan``; finished cells are skipped, killed ones resumed.
-    ``fresh`` (``--force``) removes what the folder held first."""
+def start_folder(plan: AblationPlan, fresh: bool = False) -> None:
+    """Create the ablation folder (``fresh``, from ``--force``: empty it first) and record its spec."""
     if fresh and plan.root.exists():
         shutil.rmtree(plan.root)
     plan.root.mkdir(parents=True, exist_ok=True)
-    if plan.demo:
-        demo_teacher(_demo_base(plan.spec), plan.root, make_sink)  # trained once, then cached
     with atomic_path(plan.root / RECORD) as tmp:
         tmp.write_text(json.dumps(plan.spec.record(), indent=2) + "\n")
-    warm = {seed: _warm_start(plan, seed, make_sink("warm-up"), say) for seed in plan.seeds}
+
+
+def ensure_demo_teacher(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None]) -> None:
+    """On the demo setting, the cached demo teacher (trained once, in a temporary folder)."""
+    if plan.demo and not demo_teacher_path(_demo_base(plan.spec)).is_file():
+        with tempfile.TemporaryDirectory(prefix="dckd-demo-teacher-") as tmp:
+            demo_teacher(_demo_base(plan.spec), Path(tmp), make_sink)
+
+
+def run_ablation(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None], say: Say) -> None:
+    """Run every pending cell of ``plan``; finished cells are skipped, killed ones resumed."""
+    start_folder(plan)
+    ensure_demo_teacher(plan, make_sink)
+    with atomic_path(plan.root / RECORD) as tmp:
+        tmp.write_text(json.dumps(plan.spec.record(), indent=2) + "\n")
+    seeds = sorted({r.seed for r in plan.runs})
+    if plan.spec.warm_shared:
+        shared = _warm_start(plan, seeds[0], make_sink("warm-up"), say)
+        warm = dict.fromkeys(seeds, shared)
+    else:
+        warm = {seed: _warm_start(plan, seed, make_sink("warm-up"), say) for seed in seeds}
     total = len(plan.runs)
     for index, run in enumerate(plan.runs, 1):
         folder = RunFolder(run.folder)
@@ -270,7 +283,8 @@ def default_spec(
     """The shared settings; with no preset the offline demo setting and its warm start."""
     if warm_iters is None:
         warm_iters = DEMO_WARMUP_ITERS if preset is None else 0
-    return AblationSpec(preset, overrides, method, iters, warm_iters, None if baseline == "none" else baseline)
+    base = None if baseline == "none" else baseline
+    return AblationSpec(preset or "demo", overrides, method, iters, warm_iters, base, demo_teacher=preset is None)
 
 
 def _demo_base(spec: AblationSpec) -> RunSettings:
@@ -279,4 +293,4 @@ def _demo_base(spec: AblationSpec) -> RunSettings:
 
 def demo_teacher_file(spec: AblationSpec) -> Path | None:
     """Where the demo teacher is cached when the ablation runs on the demo setting (else None)."""
-    return demo_teacher_path(_demo_base(spec)) if spec.preset is None else None
+    return demo_teacher_path(_demo_base(spec)) if spec.demo_teacher else None

@@ -78,6 +78,7 @@ class Cell:
     changes: dict[str, Any] = field(default_factory=dict)  # dotted key -> value
     point: dict[str, Any] = field(default_factory=dict)  # axis name -> value (empty for the baseline)
     baseline: bool = False
+    seeds: tuple[int, ...] | None = None  # None: every seed of the ablation
 
     @property
     def folder_name(self) -> str:

@@ -62,7 +62,8 @@ def ablation_plots(summary: Summary, folder: Path) -> list[Path]:
         )
         if base is not None and dataset in base.scores:
             ax.axhline(base.scores[dataset]["psnr"].mean, color="tab:gray", linestyle="--", label=base.label)
-        ax.set_xticks(xs, labels)
+        crowded = len(labels) > 4 or max(map(len, labels)) > 6
+        ax.set_xticks(xs, labels, rotation=30 if crowded else 0, ha="right" if crowded else "center")
         ax.set_xlabel(axis)
         ax.set_ylabel(f"PSNR on {dataset} (dB)", color="tab:blue")
         handles, names = ax.get_legend_handles_labels()

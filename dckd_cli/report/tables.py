@@ -40,12 +40,15 @@ def ablation_table(summary: AblationSummary) -> Table:
     """The paper's ablation layout: a row per cell; per test set PSNR / SSIM (mean ± std over
     seeds) and the paired difference to the baseline; the best cell marked with *."""
     seeds = max((len(c.seeds) for c in summary.cells), default=0)
-    title = f"Ablation: {summary.root}  (mean ± std over up to {seeds} seeds; Δ paired vs {summary.baseline or '-'})"
+    paired_note = f"; Δ paired vs {summary.baseline}" if summary.baseline else ""
+    title = f"Ablation: {summary.root}  (mean ± std over up to {seeds} seeds{paired_note})"
     table = Table(title=title, title_justify="left")
     table.add_column("cell")
+    paired = summary.baseline is not None
     for d in summary.datasets:
         table.add_column(f"{d} PSNR / SSIM", justify="right")
-        table.add_column(f"Δ {d} PSNR", justify="right")
+        if paired:
+            table.add_column(f"Δ {d} PSNR", justify="right")
     table.add_column("s/it", justify="right")
     for c in summary.cells:
         row = [("* " if c.best else "") + c.label + (" (baseline)" if c.baseline else "")]
@@ -53,7 +56,8 @@ def ablation_table(summary: AblationSummary) -> Table:
             stats = c.scores.get(d)
             row.append(f"{stats['psnr'].mean:.2f}±{stats['psnr'].std:.2f} / {stats['ssim'].mean:.4f}" if stats else "-")
             delta = c.delta.get(d, {}).get("psnr")
-            row.append("" if c.baseline or delta is None else f"{delta.mean:+.3f}±{delta.std:.3f}")
+            if paired:
+                row.append("" if c.baseline or delta is None else f"{delta.mean:+.3f}±{delta.std:.3f}")
         row.append("-" if c.seconds_per_iter is None else f"{c.seconds_per_iter:.3f}")
         table.add_row(*row, style="bold" if c.best else None)
     return table

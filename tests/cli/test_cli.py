@@ -18,7 +18,7 @@ def test_version_and_help_with_examples():
         assert result.exit_code == 0 and "Example" in result.output and f"dckd {command}" in result.output
 
 
-@pytest.mark.parametrize("command", ["export", "ablate"])
+@pytest.mark.parametrize("command", ["export"])
 def test_unlanded_commands_exit_2(command):
     result = runner.invoke(app, [command])
     assert result.exit_code == 2 and "not available yet" in result.output

@@ -133,6 +133,7 @@ def test_cli_report_writes_table_csv_json_and_plots(tmp_path: Path, tiny_overrid
         (["--grid", "optim.nope=1,2"], "optim.nope"),
         (["--grid", "method.weights.dcl=-1,1"], "method.weights.dcl"),
         (["--negatives", "2", "--seeds", "a"], "--seeds"),
+        (["--negatives", "2", "--set", "teacher.checkpoint=/nope.safetensors"], "not found"),
     ],
 )
 def test_bad_axis_fails_before_any_cell(tmp_path: Path, tiny_overrides, extra, message):
