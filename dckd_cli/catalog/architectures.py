@@ -38,6 +38,7 @@ class Architecture:
     official: dict[tuple[str, int], Official] = field(default_factory=dict)  # (task, scale) -> weights
     feature_taps: tuple[str, ...] = ()  # FAKD default: the deepest body features before reconstruction
     pad_multiple: int = 1  # inputs must be a multiple of this (U-Net depth)
+    export_refused: dict[str, str] = field(default_factory=dict)  # format -> why it cannot be exported
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -55,6 +56,12 @@ ARCHITECTURES: dict[str, Architecture] = {
             ("sr", s): Official(_SWINIR_URL.format(s=s).rsplit("/", 1)[1], _SWINIR_URL.format(s=s)) for s in (2, 3, 4)
         },
         feature_taps=("conv_after_body",),
+        export_refused={
+            reason_format: "SwinIR computes its shifted-window attention mask and window padding in Python from "
+            "the input size, so the exported graph is right at one size only (torch.export fails; tracing bakes "
+            "one size in); use safetensors"
+            for reason_format in ("onnx", "torchscript")
+        },
     ),
     "rcan": Architecture(
         tasks=("sr",),
@@ -92,6 +99,10 @@ ARCHITECTURES: dict[str, Architecture] = {
         },
         feature_taps=("middle_blks",),
         pad_multiple=16,
+        export_refused={
+            "torchscript": "NAFNet's layer norm is a custom autograd Function, which TorchScript cannot save; "
+            "use safetensors or onnx"
+        },
     ),
     "restormer": Architecture(
         tasks=("deblur", "derain"),

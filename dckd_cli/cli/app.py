@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from dckd_cli import __version__
-from dckd_cli.cli import ablate, distill, evaluate, export
+from dckd_cli.cli import ablate, distill, evaluate, export, restore
 from dckd_cli.cli.encoder import encoder_app
 
 app = typer.Typer(
@@ -38,4 +38,5 @@ app.command("distill", epilog=distill.EXAMPLE)(distill.distill_command)
 app.command("evaluate", epilog=evaluate.EXAMPLE)(evaluate.evaluate_command)
 app.command("export", epilog=export.EXAMPLE)(export.export_command)
 app.command("ablate", epilog=ablate.EXAMPLE)(ablate.ablate_command)
+app.command("restore", epilog=restore.EXAMPLE)(restore.restore_command)
 app.add_typer(encoder_app, name="encoder")

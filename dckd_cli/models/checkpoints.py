@@ -78,6 +78,12 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
 
 def detect_model(path: Path) -> tuple[nn.Module, int]:
     """Architecture and scale detected from the weights alone (spandrel), weights loaded."""
+    model, scale, _, _ = detect_model_info(path)
+    return model, scale
+
+
+def detect_model_info(path: Path) -> tuple[nn.Module, int, int, str]:
+    """Detected model, scale, the input-size multiple it needs, and spandrel's architecture name."""
     from spandrel import ModelLoader, UnsupportedModelError
     from spandrel_extra_arches import install
 
@@ -87,7 +93,12 @@ def detect_model(path: Path) -> tuple[nn.Module, int]:
         descriptor = ModelLoader().load_from_state_dict(state)
     except UnsupportedModelError:
         raise CheckpointError(f"{path}: architecture not recognised; name it with --model ARCH") from None
-    return descriptor.model, int(descriptor.scale)
+    except Exception as err:  # noqa: BLE001 - spandrel matched keys but the shapes do not build
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise CheckpointError(f"{path}: looks like a known architecture but does not build ({first})") from None
+    requirements = getattr(descriptor, "size_requirements", None)
+    multiple = int(getattr(requirements, "multiple_of", 1) or 1)
+    return descriptor.model, int(descriptor.scale), multiple, str(descriptor.architecture.id)
 
 
 def official_checkpoint(arch: str, task: str, scale: int, download: bool = True) -> Path:

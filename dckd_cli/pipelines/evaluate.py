@@ -13,6 +13,7 @@ from torch import nn
 from dckd_cli.atomic import atomic_path
 from dckd_cli.catalog.architectures import pad_multiple
 from dckd_cli.data.benchmarks import Benchmark, load_benchmark
+from dckd_cli.deploy.student_file import read_info
 from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.metrics.evaluate import DatasetResult, evaluate
 from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, require_weights
@@ -57,6 +58,11 @@ def resolve_model(choice: ModelChoice, settings: RunSettings) -> ResolvedModel:
         spec = run_settings.student
         model = build_with_weights(spec.arch, spec.size, run_settings.scale, run_settings.task, weights)
         return ResolvedModel(model, choice.run.name, run_settings.task, run_settings.scale, pad_multiple(spec.arch))
+    exported = read_info(choice.checkpoint) if choice.checkpoint is not None and choice.arch is None else None
+    if exported is not None:  # a `dckd export` student file rebuilds itself from its metadata
+        task, scale = exported.task, exported.scale
+        model = build_with_weights(exported.arch, exported.size, exported.scale, exported.task, choice.checkpoint)
+        return ResolvedModel(model, choice.checkpoint.stem, task, scale, exported.multiple)
     arch = choice.arch or ("auto" if choice.checkpoint else None)
     if arch is None:
         raise CheckpointError("nothing to evaluate: pass --model ARCH, --checkpoint FILE or --run DIR")
