@@ -71,6 +71,38 @@ def target_pass_ratio(repeats: int = 5) -> dict[str, float]:
     return out
 
 
+def latency(teacher: Path, side: int = 64, repeats: int = 10) -> dict[str, float]:
+    """Median seconds to restore one side x side LQ image (x4): teacher and student, PyTorch and ONNX Runtime."""
+    import tempfile
+
+    from dckd_cli.deploy.formats import load_onnx, write_onnx
+    from dckd_cli.deploy.student_file import StudentInfo
+    from dckd_cli.models.checkpoints import build_with_weights
+    from dckd_cli.models.zoo import build_model
+
+    models = {
+        "teacher (rcan small)": (build_with_weights("rcan", "small", 4, "sr", teacher).eval(), "small"),
+        "student (rcan tiny)": (build_model("rcan", "tiny", 4).eval(), "tiny"),
+    }
+    x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (model, size) in models.items():
+            path = Path(tmp) / f"{size}.onnx"
+            write_onnx(model, StudentInfo("rcan", size, 4, "sr"), path, fp16=False)
+            runners = {"PyTorch": model, "ONNX Runtime": load_onnx(path)}
+            for backend, run in runners.items():
+                times = []
+                for i in range(repeats + 2):
+                    began = time.perf_counter()
+                    with torch.no_grad():
+                        run(x)
+                    if i >= 2:
+                        times.append(time.perf_counter() - began)
+                out[f"{name}, {backend}"] = sorted(times)[len(times) // 2]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=10)
@@ -91,8 +123,13 @@ def main() -> None:
     passes = target_pass_ratio()
     ratio = passes["per_image_autograd"] / passes["batched_no_grad"]
     print(f"encoder target pass (6 x 8 images of 96^2): batched no-grad is {ratio:.1f}x faster than the per-image loop")
+    lat = latency(teacher)
+    base_name = next(iter(lat))
+    print(f"latency, one 64x64 LQ image to 256x256 (x4), median of 10 runs, as ratios to {base_name}")
+    for name, s in lat.items():
+        print(f"  {name:40s} {s * 1000:8.1f} ms   x{s / lat[base_name]:5.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"seconds": seconds, "target_pass": passes}, indent=2))
+        args.json.write_text(json.dumps({"seconds": seconds, "target_pass": passes, "latency": lat}, indent=2))
 
 
 if __name__ == "__main__":

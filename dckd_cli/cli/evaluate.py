@@ -48,6 +48,18 @@ def evaluate_command(
     lr_source: Annotated[Optional[str], typer.Option("--lr-source", help="SR inputs: auto, file or matlab.")] = None,
     tile: Annotated[Optional[int], typer.Option("--tile", help="Process images in LQ tiles of this side.")] = None,
     tile_overlap: Annotated[Optional[int], typer.Option("--tile-overlap", help="Tile overlap in LQ pixels.")] = None,
+    compare: Annotated[
+        Optional[str],
+        typer.Option("--compare", help="Runs / checkpoints (comma-separated) to compare on one image as a PNG grid."),
+    ] = None,
+    image: Annotated[Optional[str], typer.Option("--image", help="--compare: the image's name, e.g. img_092.")] = None,
+    crop: Annotated[
+        Optional[str], typer.Option("--crop", help="--compare: x,y,w,h in target pixels (default: where they differ).")
+    ] = None,
+    figure: Annotated[
+        Optional[Path],
+        typer.Option("--figure", help="--compare: the PNG to write (default compare-DATASET-IMAGE.png)."),
+    ] = None,
     json_path: Annotated[
         Optional[Path], typer.Option("--json", help="Write the results as a list of JSON records.")
     ] = None,
@@ -70,6 +82,8 @@ def evaluate_command(
         "runtime.tile_overlap": tile_overlap,
     }
     settings = resolve_settings(preset, flags, overrides or [])
+    if compare is not None:
+        return _compare(compare, image, crop, figure, settings, force)
     _check_free(json_path, force, "JSON file")
     _check_free(save_images, force, "image folder")
     from dckd_cli.pipelines.evaluate import ModelChoice, run_evaluation, write_json  # torch loads here
@@ -99,3 +113,23 @@ def evaluate_command(
     if json_path is not None:
         write_json(json_path, results)
         console.print(f"wrote {json_path}")
+
+
+def _compare(entries: str, image: str | None, crop: str | None, figure: Path | None, settings, force: bool) -> None:  # noqa: ANN001
+    from dckd_cli.errors import DckdError
+
+    if image is None:
+        raise DckdError("--compare needs --image NAME (an image of the first --datasets set)")
+    dataset = settings.data.test[0]
+    figure = figure or Path(f"compare-{Path(dataset).name}-{Path(image).stem}.png")
+    if figure.exists() and not force:
+        raise OutputExists(f"figure {figure}")
+    from dckd_cli.pipelines.compare import compare as run_compare
+    from dckd_cli.pipelines.compare import draw_grid, parse_crop
+
+    box = parse_crop(crop) if crop else None
+    panels, gt, used = run_compare([e.strip() for e in entries.split(",") if e.strip()], dataset, image, settings, box)
+    draw_grid(panels, gt, used, f"{Path(dataset).name} / {image}, crop {used}", figure)
+    for p in panels:
+        console.print(f"{p.label}: {p.psnr:.2f} dB / {p.ssim:.4f}", highlight=False)
+    console.print(f"wrote {figure} (crop x,y,w,h = {','.join(map(str, used))})")
