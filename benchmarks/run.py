@@ -26,21 +26,7 @@ def step_seconds(method: str, size: str, steps: int, teacher: Path) -> float:
     )
     trainer = Trainer(settings, Path("/nonexistent"))
     trainer.setup()
-    student, method_impl, opt = trainer.student, trainer.method, trainer.optimizer
-    g = torch.Generator().manual_seed(0)
-    lq = torch.rand(settings.data.batch_size, 3, settings.data.patch_size, settings.data.patch_size, generator=g)
-    gt = torch.rand(lq.shape[0], 3, lq.shape[2] * settings.scale, lq.shape[3] * settings.scale, generator=g)
-    times = []
-    for i in range(steps + 2):
-        began = time.perf_counter()
-        loss = sum(method_impl.loss_terms(lq, gt, student(lq)).values())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        method_impl.after_step(i + 1, trainer.ema.model)
-        if i >= 2:  # the first steps warm up allocators and caches
-            times.append(time.perf_counter() - began)
-    return sorted(times)[len(times) // 2]
+    return trainer.time_steps(steps)
 
 
 def target_pass_ratio(repeats: int = 5) -> dict[str, float]:

@@ -122,11 +122,14 @@ def ablate_command(
             say("training the demo teacher once (it is cached for later runs)")
             ensure_demo_teacher(plan, sink)
         iterations = sum(r.settings.optim.iters for r in pending)
-        cost = seconds_per_step(pending[0].settings)
+        firsts = {r.settings.method.name: r for r in reversed(pending)}  # one measurement per method
+        costs = {name: seconds_per_step(r.settings) for name, r in firsts.items()}
+        seconds = sum(r.settings.optim.iters * costs[r.settings.method.name] for r in pending)
+        measured = ", ".join(f"{name} {cost:.2f}" for name, cost in costs.items())
         extra = f" plus {plan.spec.warm_iters} warm-start iterations per seed" if plan.spec.warm_iters else ""
         console.print(
-            f"to run: {len(pending)} runs, {iterations} iterations x {cost:.2f} s/step (measured) "
-            f"= about {iterations * cost / 60:.0f} min{extra}, plus evaluation"
+            f"to run: {len(pending)} runs, {iterations} iterations at {measured} s/step (measured) "
+            f"= about {seconds / 60:.0f} min{extra}, plus evaluation"
         )
     start_folder(plan, fresh=force)  # only now, after every check and the first cell's models were built
     run_ablation(plan, make_sink=sink, say=say)

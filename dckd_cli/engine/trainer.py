@@ -83,7 +83,9 @@ class Trainer:
         self.run_folder = RunFolder(folder)
         self.sink = sink or _Silent()
         self.accelerator = Accelerator(
-            mixed_precision=settings.runtime.mixed_precision, gradient_accumulation_steps=settings.optim.grad_accum
+            mixed_precision=settings.runtime.mixed_precision,
+            gradient_accumulation_steps=settings.optim.grad_accum,
+            cpu=settings.runtime.device == "cpu",
         )
         self.log = RunLog(self.run_folder.metrics)
         self.best: float | None = None
@@ -179,6 +181,32 @@ class Trainer:
         if iteration % s.runtime.save_every == 0 or final:
             acc.wait_for_everyone()  # every process reaches this point; "best" above is main-only
             self._save("last", student, iteration)
+
+    def time_steps(self, steps: int = 2) -> float:
+        """Median seconds of a training step on a random batch, on this trainer's device (after one
+        warm-up step). Moves the student and method there and changes the student's weights."""
+        s, device = self.settings, self.accelerator.device
+        student = self.student.to(device)
+        self.method.to(device)
+        g = torch.Generator().manual_seed(0)
+        lq = torch.rand(s.data.batch_size, 3, s.data.patch_size, s.data.patch_size, generator=g)
+        gt = torch.rand(lq.shape[0], 3, lq.shape[2] * s.scale, lq.shape[3] * s.scale, generator=g)
+        lq, gt = lq.to(device), gt.to(device)
+        times = []
+        for i in range(steps + 1):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            began = time.perf_counter()
+            loss = torch.stack(list(self.method.loss_terms(lq, gt, student(lq)).values())).sum()
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            self.method.after_step(i + 1, self.ema.model.to(device))
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if i:
+                times.append(time.perf_counter() - began)
+        return sorted(times)[len(times) // 2]
 
     def run(self, resume: bool = False) -> TrainResult:
         if not hasattr(self, "student"):

@@ -20,7 +20,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -127,23 +126,10 @@ def plan_ablation(
 
 
 def seconds_per_step(settings: RunSettings, steps: int = 2) -> float:
-    """Seconds per training step of ``settings`` on a random batch (median after one warm-up)."""
+    """Seconds per training step of ``settings`` on a random batch, on the device the run will use."""
     trainer = Trainer(settings, Path("/nonexistent"))
     trainer.setup()
-    s = settings
-    g = torch.Generator().manual_seed(0)
-    lq = torch.rand(s.data.batch_size, 3, s.data.patch_size, s.data.patch_size, generator=g)
-    gt = torch.rand(lq.shape[0], 3, lq.shape[2] * s.scale, lq.shape[3] * s.scale, generator=g)
-    times = []
-    for i in range(steps + 1):
-        began = time.perf_counter()
-        loss = sum(trainer.method.loss_terms(lq, gt, trainer.student(lq)).values())
-        trainer.optimizer.zero_grad()
-        loss.backward()
-        trainer.optimizer.step()
-        if i:
-            times.append(time.perf_counter() - began)
-    return statistics.median(times)
+    return trainer.time_steps(steps)
 
 
 def _reset_peak_memory(device: torch.device) -> None:
@@ -269,7 +255,8 @@ def run_ablation(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | N
             run.settings.student.checkpoint = warm[run.seed]
         resume = folder.has_checkpoint() and folder.settings.is_file()
         say(f"{name}: {'resuming' if resume else 'running'}")
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        cuda = torch.cuda.is_available() and run.settings.runtime.device != "cpu"
+        device = torch.device("cuda" if cuda else "cpu")
         _reset_peak_memory(device)
         train(run.settings, run.folder, force=not resume, resume=resume, sink=make_sink(run.cell.label))
         scores = score_run(run, _peak_memory_mb(device))

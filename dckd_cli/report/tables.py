@@ -41,7 +41,7 @@ def ablation_table(summary: AblationSummary) -> Table:
     seeds) and the paired difference to the baseline; the best cell marked with *."""
     seeds = max((len(c.seeds) for c in summary.cells), default=0)
     paired_note = f"; Δ paired vs {summary.baseline}" if summary.baseline else ""
-    title = f"Ablation: {summary.root}  (mean ± std over up to {seeds} seeds{paired_note})"
+    title = f"Ablation: {summary.root}  (mean ± std over up to {seeds} seed{'s' if seeds != 1 else ''}{paired_note})"
     table = Table(title=title, title_justify="left")
     table.add_column("cell")
     paired = summary.baseline is not None

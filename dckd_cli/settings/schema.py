@@ -189,6 +189,9 @@ class OptimSettings(Section):
 
 class RuntimeSettings(Section):
     seed: int = 0
+    device: Literal["auto", "cpu"] = Field(
+        default="auto", description="auto: what Accelerate finds (GPUs when present); cpu: the CPU even with a GPU"
+    )
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     log_every: int = Field(default=100, ge=1)
     val_every: int = Field(default=5_000, ge=1)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from dckd_cli.cli.app import app
@@ -16,12 +15,6 @@ def test_version_and_help_with_examples():
     for command in ("distill", "evaluate", "export", "ablate"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output and f"dckd {command}" in result.output
-
-
-@pytest.mark.parametrize("command", ["export"])
-def test_unlanded_commands_exit_2(command):
-    result = runner.invoke(app, [command])
-    assert result.exit_code == 2 and "not available yet" in result.output
 
 
 def test_evaluate_builtin_writes_json(tmp_path: Path):

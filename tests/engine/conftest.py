@@ -37,6 +37,7 @@ def tiny_settings(teacher_file: Path):
             "runtime.save_every": 3,
             "optim.scheduler": "constant",
             "optim.lr": 2e-3,
+            "runtime.device": "cpu",  # resumes and caches are compared bitwise on the CPU
         }
         return resolve_settings("demo", {**flags, **extra})
 

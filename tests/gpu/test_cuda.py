@@ -59,9 +59,19 @@ def test_resume_on_cuda_matches_an_uninterrupted_run(tmp_path: Path, overrides):
         return resolve_settings("demo", {"method.name": "dckd", "optim.iters": iters}, overrides)
 
     train(settings(6), tmp_path / "whole")
+    train(settings(6), tmp_path / "twin")
     train(settings(3), tmp_path / "part")
     Trainer(settings(6), tmp_path / "part").run(resume=True)
-    a = load_file(str(RunFolder(tmp_path / "whole").weights("last", "student")))
-    b = load_file(str(RunFolder(tmp_path / "part").weights("last", "student")))
-    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
-    assert worst < 1e-5, worst  # bitwise on the CPU; cuDNN may reorder sums on the GPU
+
+    def weights(name: str) -> dict[str, torch.Tensor]:
+        return load_file(str(RunFolder(tmp_path / name).weights("last", "student")))
+
+    def gap(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+        return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+    whole = weights("whole")
+    noise, resumed = gap(whole, weights("twin")), gap(whole, weights("part"))
+    # Bitwise on the CPU. On a GPU two uninterrupted runs already differ (non-deterministic
+    # kernels); a resumed run must be no further from them than that.
+    print(f"uninterrupted twin: {noise:.2e}, resumed: {resumed:.2e}")
+    assert resumed <= 4 * noise + 1e-6, (resumed, noise)

@@ -56,6 +56,7 @@ def dckd_settings(tmp_path: Path, encoder_file: Path):
             "optim.scheduler": "constant",
             "optim.lr": 1e-3,
             "method.encoder.checkpoint": str(encoder_file),
+            "runtime.device": "cpu",  # values and resumes are pinned bitwise on the CPU
         }
         return resolve_settings("demo", flags, list(overrides))
 

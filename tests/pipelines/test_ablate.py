@@ -38,6 +38,7 @@ def tiny_overrides(tmp_path: Path) -> list[str]:
         "optim.scheduler=constant",
         "method.dcl.history.steps=[2]",
         "method.dcl.history.breakpoints=[]",
+        "runtime.device=cpu",  # a resumed cell is compared bitwise on the CPU
     ]
 
 
@@ -113,7 +114,7 @@ def test_cli_report_writes_table_csv_json_and_plots(tmp_path: Path, tiny_overrid
     args = ["ablate", "--preset", "demo", "--iters", "2", "--seeds", "0", "--components", "dcr,dcr+dmm", *sets]
     result = runner.invoke(app, [*args, "--output", str(tmp_path / "abl"), "-q"])
     assert result.exit_code == 0, result.output
-    assert "s/step (measured)" in result.output and "baseline-logits" in result.output
+    assert "s/step (measured)" in result.output and "logits" in result.output and "baseline-logits" in result.output
     summary = json.loads((tmp_path / "abl" / "summary.json").read_text())
     assert {c["label"] for c in summary["cells"]} == {"components=dcr", "components=dcr+dmm", "baseline-logits"}
     rows = list(csv.DictReader((tmp_path / "abl" / "summary.csv").open()))
