@@ -1,8 +1,10 @@
 """Behaviour pinned across refactors: every method's term values and student gradient.
 
-Tiny seeded models and a fixed batch; two consecutive steps (so generators and history
-updates advance). ``golden_terms.json`` was recorded once; regenerate it only for an
-intended change of behaviour, with ``DCKD_WRITE_GOLDEN=1 pytest tests/methods/test_golden.py``.
+Tiny seeded models and a fixed batch, in float64 (so the values do not depend on the CPU's
+float32 kernels or the torch version); two consecutive steps (so generators and history
+updates advance). ``golden_terms.json`` was recorded once, on the code before methods became
+terms; regenerate it only for an intended change of behaviour, with
+``DCKD_WRITE_GOLDEN=1 pytest tests/methods/test_golden.py``.
 """
 
 from __future__ import annotations
@@ -31,11 +33,16 @@ def _record(settings) -> dict[str, list[float]]:
     trainer = Trainer(settings, Path("/nonexistent"))
     trainer.setup()
     student, method = trainer.student, trainer.method
+    history = getattr(method, "history", None)
+    for network in (student, trainer.teacher, getattr(method, "encoder", None), getattr(history, "model", None)):
+        if network is not None:
+            network.double()
     g = torch.Generator().manual_seed(11)
     weights = [torch.randn(p.shape, generator=g) for p in student.parameters()]
     out: dict[str, list[float]] = {}
     for step in (1, 2):
-        lq, gt = torch.rand(2, 3, 16, 16, generator=g), torch.rand(2, 3, 32, 32, generator=g)
+        lq = torch.rand(2, 3, 16, 16, generator=g, dtype=torch.float64)
+        gt = torch.rand(2, 3, 32, 32, generator=g, dtype=torch.float64)
         student.zero_grad()
         terms = method.loss_terms(lq, gt, student(lq))
         sum(terms.values()).backward()
