@@ -59,3 +59,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def tiny_run_overrides(tmp_path: Path) -> list[str]:
+    """``--set`` lines for seconds-long x2 dckd runs: a tiny random RCAN teacher saved as a file,
+    a tiny student, the history model refreshed every 2 steps, validation only at the end."""
+    from safetensors.torch import save_file
+
+    from dckd_cli.models.zoo import build_model
+
+    teacher = tmp_path / "tiny-teacher.safetensors"
+    torch.manual_seed(5)
+    save_file({k: v.contiguous() for k, v in build_model("rcan", "tiny", 2).state_dict().items()}, str(teacher))
+    return [
+        "scale=2",
+        "teacher.size=tiny",
+        f"teacher.checkpoint={teacher}",
+        "student.size=tiny",
+        "runtime.log_every=1",
+        "runtime.val_every=1000",
+        "optim.scheduler=constant",
+        "method.dcl.history.steps=[2]",
+        "method.dcl.history.breakpoints=[]",
+    ]

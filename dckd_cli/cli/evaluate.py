@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dckd_cli.cli import options as opt
 from dckd_cli.cli.errors import user_errors
@@ -87,18 +86,11 @@ def evaluate_command(
     _check_free(json_path, force, "JSON file")
     _check_free(save_images, force, "image folder")
     from dckd_cli.pipelines.evaluate import ModelChoice, run_evaluation, write_json  # torch loads here
+    from dckd_cli.report.progress import image_progress
     from dckd_cli.report.tables import dataset_table
 
     choice = ModelChoice(arch=model, size=size, checkpoint=checkpoint, run=run)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet or not console.is_terminal,
-        transient=True,
-    ) as progress:
+    with image_progress(console, quiet) as progress:
         bar = progress.add_task("evaluating", total=None)
 
         def on_start(benchmarks: list) -> None:

@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dckd_cli.cli import options as opt
 from dckd_cli.cli.errors import user_errors
@@ -34,16 +33,9 @@ def restore_command(
 ) -> None:
     """Restore images with a trained or exported student (PyTorch or ONNX Runtime), tiled if asked."""
     from dckd_cli.pipelines.restore import restore_images  # torch loads here
+    from dckd_cli.report.progress import image_progress
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet or not console.is_terminal,
-        transient=True,
-    ) as progress:
+    with image_progress(console, quiet) as progress:
         bar = progress.add_task("restoring", total=None)
 
         def on_image(path: Path, error: str | None) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 TERM_ORDER = ("loss", "rec", "kd", "fakd", "dcl", "ce", "lcr")
 
@@ -84,3 +91,16 @@ def make_sink(console: Console, label: str, quiet: bool) -> RichSink | LineSink 
     if quiet:
         return None
     return RichSink(console, label) if console.is_terminal else LineSink(console, label)
+
+
+def image_progress(console: Console, quiet: bool) -> Progress:
+    """A transient bar over images (count, elapsed time); silent with ``quiet`` or off a terminal."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+        transient=True,
+    )

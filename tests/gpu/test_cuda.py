@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.engine.trainer import Trainer, train
-from dckd_cli.models.zoo import build_model
 from dckd_cli.pipelines.ablate import AblationSpec, plan_ablation, run_ablation
 from dckd_cli.pipelines.ablation_grid import expand, parse_axis
 from dckd_cli.pipelines.export import export_student
@@ -22,24 +21,8 @@ pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture
-def overrides(tmp_path: Path) -> list[str]:
-    teacher = tmp_path / "teacher.safetensors"
-    torch.manual_seed(5)
-    save_file({k: v.contiguous() for k, v in build_model("rcan", "tiny", 2).state_dict().items()}, str(teacher))
-    return [
-        "scale=2",
-        "teacher.size=tiny",
-        f"teacher.checkpoint={teacher}",
-        "student.size=tiny",
-        "data.patch_size=16",
-        "data.batch_size=4",
-        "runtime.log_every=1",
-        "runtime.val_every=1000",
-        "runtime.save_every=3",
-        "optim.scheduler=constant",
-        "method.dcl.history.steps=[2]",
-        "method.dcl.history.breakpoints=[]",
-    ]
+def overrides(tiny_run_overrides: list[str]) -> list[str]:
+    return [*tiny_run_overrides, "data.patch_size=16", "data.batch_size=4", "runtime.save_every=3"]
 
 
 def test_ablation_on_cuda_reports_gpu_memory_and_exports(tmp_path: Path, overrides):

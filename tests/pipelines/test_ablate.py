@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from dckd_cli.cli.app import app
 from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.engine.trainer import train
-from dckd_cli.models.zoo import build_model
 from dckd_cli.pipelines.ablate import AblationSpec, plan_ablation, run_ablation
 from dckd_cli.pipelines.ablation_grid import GridError, expand, parse_axis, parse_grid_option
 from dckd_cli.pipelines.ablation_summary import summarise
@@ -21,24 +20,14 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def tiny_overrides(tmp_path: Path) -> list[str]:
-    teacher = tmp_path / "teacher.safetensors"
-    torch.manual_seed(5)
-    save_file({k: v.contiguous() for k, v in build_model("rcan", "tiny", 2).state_dict().items()}, str(teacher))
+def tiny_overrides(tiny_run_overrides: list[str]) -> list[str]:
+    # a resumed cell is compared bitwise on the CPU
     return [
-        "scale=2",
-        "teacher.size=tiny",
-        f"teacher.checkpoint={teacher}",
-        "student.size=tiny",
+        *tiny_run_overrides,
         "data.patch_size=12",
         "data.batch_size=2",
-        "runtime.log_every=1",
-        "runtime.val_every=1000",
         "runtime.save_every=2",
-        "optim.scheduler=constant",
-        "method.dcl.history.steps=[2]",
-        "method.dcl.history.breakpoints=[]",
-        "runtime.device=cpu",  # a resumed cell is compared bitwise on the CPU
+        "runtime.device=cpu",
     ]
 
 
