@@ -40,6 +40,10 @@ def evaluate_command(
         typer.Option("--checkpoint", "-c", help="Weights file (architecture detected when --model is omitted)."),
     ] = None,
     run: Annotated[Optional[Path], typer.Option("--run", help="A dckd run folder: evaluates its student.")] = None,
+    weights: Annotated[
+        str,
+        typer.Option("--weights", help="--run: last (final EMA student, default), best (best validation), student."),
+    ] = "last",
     task: opt.TaskOpt = None,
     scale: opt.ScaleOpt = None,
     datasets: opt.DatasetsOpt = None,
@@ -89,7 +93,7 @@ def evaluate_command(
     from dckd_cli.report.progress import image_progress
     from dckd_cli.report.tables import dataset_table
 
-    choice = ModelChoice(arch=model, size=size, checkpoint=checkpoint, run=run)
+    choice = ModelChoice(arch=model, size=size, checkpoint=checkpoint, run=run, weights=weights)
     with image_progress(console, quiet) as progress:
         bar = progress.add_task("evaluating", total=None)
 

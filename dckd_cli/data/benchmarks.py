@@ -101,6 +101,24 @@ def _sr_folder(name: str, folder: Path, scale: int, lr_source: str) -> Benchmark
     return Benchmark(name, tuple(EvalPair(p.stem, loader(p)) for p in paths))
 
 
+def check_benchmark(bench: Benchmark, scale: int, min_side: int = 11) -> None:
+    """Read every pair of ``bench`` once: unreadable, mismatched or too-small images fail now,
+    with the file named, not at the first validation hours into a run."""
+    for pair in bench:
+        lq, gt = pair.load()
+        if (lq.shape[0] * scale, lq.shape[1] * scale) != gt.shape[:2]:
+            raise DatasetError(
+                f"{bench.name}/{pair.name}: input {lq.shape[1]}x{lq.shape[0]} does not match target "
+                f"{gt.shape[1]}x{gt.shape[0]} at x{scale}"
+            )
+        border = scale if scale > 1 else 0
+        if min(gt.shape[:2]) - 2 * border < min_side:
+            raise DatasetError(
+                f"{bench.name}/{pair.name}: {gt.shape[1]}x{gt.shape[0]} is too small to score "
+                f"(needs {min_side + 2 * border} pixels a side); remove it from the set"
+            )
+
+
 def _paired_folder(name: str, folder: Path) -> Benchmark:
     inputs = {p.stem: p for p in list_images(folder / "input")}
     targets = {p.stem: p for p in list_images(folder / "target")}

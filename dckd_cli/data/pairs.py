@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data import builtin
 from dckd_cli.data.benchmarks import DatasetError, builtin_degrade
-from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
+from dckd_cli.data.images import ImageError, list_images, read_image, uint8_to_tensor_array, verify_image
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,23 @@ def _resolve_folder(name: str, root: Path | None) -> Path:
     raise DatasetError(f"training set '{name}': not found {where}")
 
 
-def _sr_loaders(folder: Path, scale: int) -> list[PairLoader]:
-    paths = list_images(folder)
+def _verified(paths: list[Path], skip_bad: bool) -> list[Path]:
+    """``paths`` whose files are complete images; a bad one fails now (or is set aside with ``skip_bad``)."""
+    good = []
+    for path in paths:
+        try:
+            verify_image(path)
+        except ImageError as err:
+            if not skip_bad:
+                raise DatasetError(f"{err}; remove it, or set data.skip_bad_images=true to leave it out") from None
+            log.warning("left out of training: %s", err)
+            continue
+        good.append(path)
+    return good
+
+
+def _sr_loaders(folder: Path, scale: int, skip_bad: bool = False) -> list[PairLoader]:
+    paths = _verified(list_images(folder), skip_bad)
     if not paths:
         raise DatasetError(f"{folder}: no training images found")
 
@@ -59,7 +74,7 @@ def _sr_loaders(folder: Path, scale: int) -> list[PairLoader]:
     return [loader(p) for p in paths]
 
 
-def _paired_loaders(folder: Path) -> list[PairLoader]:
+def _paired_loaders(folder: Path, skip_bad: bool = False) -> list[PairLoader]:
     if not (folder / "input").is_dir():
         raise DatasetError(f"{folder}: expected input/ and target/ folders of training pairs")
     inputs = list_images(folder / "input")
@@ -67,10 +82,22 @@ def _paired_loaders(folder: Path) -> list[PairLoader]:
     unmatched = [p.name for p in inputs if p.stem not in targets]
     if unmatched or not inputs:
         raise DatasetError(f"{folder}: input/ and target/ do not match (e.g. {unmatched[:1] or 'empty'})")
-    return [lambda p=p: (read_image(p), read_image(targets[p.stem])) for p in inputs]
+    good = set(_verified([*inputs, *(targets[p.stem] for p in inputs)], skip_bad))
+    kept = [p for p in inputs if p in good and targets[p.stem] in good]
+    return [lambda p=p: _same_size(read_image(p), read_image(targets[p.stem]), p) for p in kept]
 
 
-def training_loaders(names: Sequence[str], task: str, scale: int, root: Path | None) -> list[PairLoader]:
+def _same_size(lq: np.ndarray, gt: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if lq.shape != gt.shape:
+        raise DatasetError(
+            f"{path}: input {lq.shape[1]}x{lq.shape[0]} differs from its target {gt.shape[1]}x{gt.shape[0]}"
+        )
+    return lq, gt
+
+
+def training_loaders(
+    names: Sequence[str], task: str, scale: int, root: Path | None, skip_bad: bool = False
+) -> list[PairLoader]:
     """One loader per training image of every named set (``builtin``, a name or a folder)."""
     loaders: list[PairLoader] = []
     for name in names:
@@ -80,7 +107,7 @@ def training_loaders(names: Sequence[str], task: str, scale: int, root: Path | N
                 loaders.append(lambda gt=gt: (builtin_degrade(task, gt, scale), gt))
             continue
         folder = _resolve_folder(name, root)
-        loaders += _paired_loaders(folder) if TASKS[task].paired else _sr_loaders(folder, scale)
+        loaders += _paired_loaders(folder, skip_bad) if TASKS[task].paired else _sr_loaders(folder, scale, skip_bad)
     return loaders
 
 

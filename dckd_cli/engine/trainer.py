@@ -8,6 +8,7 @@ the method's ``after_step``; then logging, validation and checkpoints on their s
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from dckd_cli.catalog.architectures import pad_multiple
-from dckd_cli.data.benchmarks import load_benchmark
+from dckd_cli.data.benchmarks import check_benchmark, load_benchmark
 from dckd_cli.data.pairs import TrainingPatches, training_loaders
 from dckd_cli.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from dckd_cli.engine.ema import ModelEMA
@@ -77,8 +78,26 @@ class _Window:
     tick: float = field(default_factory=time.perf_counter)
 
 
+DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice (physical cores, or OMP_NUM_THREADS)
+
+
+def apply_threads(threads: int | None) -> int:
+    """Size torch's CPU thread pools: ``threads``, or the cores shared among the processes that
+    ``accelerate launch`` started on this machine. Oversubscribed pools make every run slower."""
+    if threads is None:
+        processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        threads = max(1, DEFAULT_THREADS // max(processes, 1))
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:
+        pass  # fixed once parallel work has started in this process; the intra-op pool is what counts
+    return threads
+
+
 class Trainer:
     def __init__(self, settings: RunSettings, folder: Path, sink: ProgressSink | None = None):
+        apply_threads(settings.runtime.threads)
         self.settings, self.folder = settings, folder
         self.run_folder = RunFolder(folder)
         self.sink = sink or _Silent()
@@ -107,8 +126,9 @@ class Trainer:
         self.ema = ModelEMA(self.student, s.optim.ema_decay, s.optim.ema_warmup)
         self.optimizer = build_optimizer(self.student, s.optim)
         self.scheduler = build_scheduler(self.optimizer, s.optim)
-        self.loaders = training_loaders(s.data.train, s.task, s.scale, s.data.root)
+        self.loaders = training_loaders(s.data.train, s.task, s.scale, s.data.root, s.data.skip_bad_images)
         self.val_bench = load_benchmark(s.data.val, s.task, s.scale, s.data.root, s.data.lr_source)
+        check_benchmark(self.val_bench, s.scale)  # a bad validation image fails now, not at the first validation
 
     # -- the pieces of a run --------------------------------------------------------------
 
@@ -156,9 +176,10 @@ class Trainer:
             window.sums[name] += float(value.detach()) / s.optim.grad_accum
         window.sums["loss"] += float(loss.detach()) / s.optim.grad_accum
 
-    def log_record(self, iteration: int, window: _Window, final: bool) -> dict[str, Any]:
-        """The averaged terms since the last log line, on the log schedule (else empty)."""
-        if not (iteration % self.settings.runtime.log_every == 0 or final):
+    def log_record(self, iteration: int, window: _Window, final: bool, first: bool = False) -> dict[str, Any]:
+        """The averaged terms since the last log line, on the log schedule, the first and the last
+        step (else empty)."""
+        if not (iteration % self.settings.runtime.log_every == 0 or final or first):
             return {}
         now = time.perf_counter()
         record: dict[str, Any] = {"iter": iteration, "lr": self.scheduler.get_last_lr()[0]}
@@ -231,7 +252,7 @@ class Trainer:
             self.ema.update(acc.unwrap_model(student))
             self.method.after_step(iteration, self.ema.model)
             final = iteration == s.optim.iters
-            record = self.log_record(iteration, window, final)
+            record = self.log_record(iteration, window, final, first=iteration == 1)
             self.validate_and_save(student, iteration, record, final)
             self.sink.step(iteration, record or None)
             if final:

@@ -19,7 +19,8 @@ from dckd_cli.metrics.evaluate import DatasetResult, evaluate
 from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, require_weights
 from dckd_cli.settings.schema import RunSettings
 
-RUN_WEIGHTS = ("best", "last")  # checkpoint tags, in order of preference
+# --weights for a run folder -> (checkpoint tag, file): the final EMA student is what papers report
+RUN_WEIGHTS = {"last": ("last", "model"), "best": ("best", "model"), "student": ("last", "student")}
 
 
 @dataclass
@@ -30,6 +31,7 @@ class ModelChoice:
     size: str = "teacher"
     checkpoint: Path | None = None
     run: Path | None = None
+    weights: str = "last"  # for a run: last (final EMA, default), best (best validation EMA), student (online)
 
 
 @dataclass
@@ -51,13 +53,15 @@ def resolve_model(choice: ModelChoice, settings: RunSettings) -> ResolvedModel:
     if choice.run is not None:
         run_settings = read_run_settings(choice.run)
         folder = RunFolder(choice.run)
-        candidates = [folder.weights(tag) for tag in RUN_WEIGHTS]
-        weights = next((w for w in candidates if w.is_file()), None)
-        if weights is None:
-            raise CheckpointError(f"{choice.run}: the run has no checkpoint yet ({' or '.join(map(str, candidates))})")
+        if choice.weights not in RUN_WEIGHTS:
+            raise CheckpointError(f"--weights {choice.weights}: choose from {', '.join(RUN_WEIGHTS)}")
+        weights = folder.weights(*RUN_WEIGHTS[choice.weights])
+        if not weights.is_file():
+            raise CheckpointError(f"{choice.run}: the run has no '{choice.weights}' weights yet ({weights})")
         spec = run_settings.student
         model = build_with_weights(spec.arch, spec.size, run_settings.scale, run_settings.task, weights)
-        return ResolvedModel(model, choice.run.name, run_settings.task, run_settings.scale, pad_multiple(spec.arch))
+        label = f"{choice.run.name} ({choice.weights})"
+        return ResolvedModel(model, label, run_settings.task, run_settings.scale, pad_multiple(spec.arch))
     exported = read_info(choice.checkpoint) if choice.checkpoint is not None and choice.arch is None else None
     if exported is not None:  # a `dckd export` student file rebuilds itself from its metadata
         task, scale = exported.task, exported.scale

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
@@ -28,7 +29,8 @@ def describe(record: dict[str, Any]) -> str:
     if "lr" in record:
         parts.append(f"lr {record['lr']:.1e}")
     if "it_per_s" in record:
-        parts.append(f"{record['it_per_s']:.1f} it/s")
+        rate = record["it_per_s"]
+        parts.append(f"{rate:.1f} it/s" if rate >= 1 else f"{1 / max(rate, 1e-9):.1f} s/it")
     if "val_psnr" in record:
         parts.append(f"val {record['val_psnr']:.2f} dB")
     return "  ".join(parts)
@@ -68,21 +70,31 @@ class RichSink:
             self.progress.stop()
 
 
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 class LineSink:
-    """One plain line per logged iteration (for logs and pipes)."""
+    """One plain line per logged iteration (for logs and pipes): elapsed time and ETA included."""
 
     def __init__(self, console: Console, label: str):
         self.console, self.label = console, label
-        self.total = 0
+        self.total = self.done = 0
+        self.began = time.monotonic()
 
     def start(self, total: int, done: int) -> None:
-        self.total = total
+        self.total, self.done, self.began = total, done, time.monotonic()
         self.console.print(f"{self.label}: iterations {done} -> {total}", highlight=False)
 
     def step(self, iteration: int, record: dict[str, Any] | None) -> None:
         if record:
+            elapsed = time.monotonic() - self.began
+            steps = max(iteration - self.done, 1)
+            eta = elapsed / steps * (self.total - iteration)
+            timing = f"elapsed {_clock(elapsed)}  eta {_clock(eta)}"
             self.console.print(
-                f"{self.label} {iteration}/{self.total}  {describe(record)}", highlight=False, soft_wrap=True
+                f"{self.label} {iteration}/{self.total}  {describe(record)}  {timing}", highlight=False, soft_wrap=True
             )
 
 

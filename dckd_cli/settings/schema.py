@@ -36,9 +36,11 @@ class DataSettings(Section):
         default_factory=lambda: Path(os.environ["DCKD_DATA"]) if os.environ.get("DCKD_DATA") else None,
         description="folder holding the named benchmarks and training sets (env DCKD_DATA)",
     )
-    train: list[str] = Field(default_factory=lambda: ["builtin"], description="training folders, names or 'builtin'")
+    train: list[str] = Field(
+        default_factory=lambda: ["builtin"], min_length=1, description="training folders, names or 'builtin'"
+    )
     val: str = Field(default="builtin", description="benchmark used for periodic validation")
-    test: list[str] = Field(default_factory=lambda: ["builtin"], description="benchmarks for `evaluate`")
+    test: list[str] = Field(default_factory=lambda: ["builtin"], min_length=1, description="benchmarks for `evaluate`")
     lr_source: Literal["auto", "file", "matlab"] = Field(
         default="auto",
         description="SR inputs: official LR files when present (auto), always (file), or made on the fly",
@@ -47,6 +49,9 @@ class DataSettings(Section):
     batch_size: int = Field(default=16, ge=1)
     augment: bool = Field(default=True, description="random flips and 90-degree rotations")
     workers: int = Field(default=0, ge=0, description="DataLoader worker processes")
+    skip_bad_images: bool = Field(
+        default=False, description="leave unreadable training images out (with a warning) instead of refusing the run"
+    )
 
 
 class ModelSpec(Section):
@@ -193,6 +198,12 @@ class RuntimeSettings(Section):
         default="auto", description="auto: what Accelerate finds (GPUs when present); cpu: the CPU even with a GPU"
     )
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPU threads per process; empty: the cores divided among this machine's training processes. "
+        "Several runs side by side: give each cores / runs",
+    )
     log_every: int = Field(default=100, ge=1)
     val_every: int = Field(default=5_000, ge=1)
     save_every: int = Field(default=5_000, ge=1)
@@ -203,6 +214,12 @@ class RuntimeSettings(Section):
         description="folder memoising teacher outputs by input (reused across runs on the same data; "
         "not used by methods that read teacher features)",
     )
+
+    @model_validator(mode="after")
+    def _tiles(self) -> RuntimeSettings:
+        if self.tile is not None and self.tile_overlap >= self.tile:
+            raise ValueError(f"tile_overlap {self.tile_overlap} must be smaller than tile {self.tile}")
+        return self
 
 
 class RunSettings(Section):

@@ -1,0 +1,100 @@
+"""Bad inputs found before the run folder exists; threads; logs a person can follow."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+from skimage import data as skdata
+from typer.testing import CliRunner
+
+from dckd_cli.cli.app import app
+from dckd_cli.data.benchmarks import DatasetError
+from dckd_cli.data.images import write_image
+from dckd_cli.engine.trainer import Trainer, train
+from dckd_cli.report.progress import LineSink
+from dckd_cli.settings.presets import SettingsError, resolve_settings
+
+runner = CliRunner()
+
+
+def _photos(folder: Path, count: int = 3) -> Path:
+    folder.mkdir(parents=True)
+    image = skdata.astronaut()
+    for i in range(count):
+        write_image(folder / f"img{i}.png", np.ascontiguousarray(image[i * 40 : i * 40 + 96, :96]))
+    return folder
+
+
+def test_a_corrupt_validation_image_fails_before_the_run_folder(tmp_path: Path, tiny_settings):
+    val = _photos(tmp_path / "val")
+    (val / "img1.png").write_bytes((val / "img1.png").read_bytes()[:200])  # truncated
+    with pytest.raises(Exception, match=r"img1\.png") as caught:
+        train(tiny_settings("scratch", **{"data.val": str(val)}), tmp_path / "run")
+    assert "Traceback" not in str(caught.value) and not (tmp_path / "run").exists()
+
+
+def test_a_mismatched_validation_pair_is_named(tmp_path: Path, tiny_settings):
+    val = _photos(tmp_path / "val")
+    (val / "LR_bicubic" / "X2").mkdir(parents=True)
+    write_image(val / "LR_bicubic" / "X2" / "img0x2.png", np.zeros((10, 10, 3), np.uint8))
+    (val / "HR").mkdir()
+    for p in val.glob("img*.png"):
+        p.rename(val / "HR" / p.name)
+    with pytest.raises(Exception, match=r"img0"):
+        train(tiny_settings("scratch", **{"data.val": str(val)}), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_corrupt_training_image_is_named_or_left_out(tmp_path: Path, tiny_settings):
+    photos = _photos(tmp_path / "train", 4)
+    (photos / "img2.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    with pytest.raises(DatasetError, match=r"img2\.png.*data\.skip_bad_images=true"):
+        train(tiny_settings("scratch", **{"data.train": [str(photos)]}), tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+    result = train(
+        tiny_settings("scratch", iters=2, **{"data.train": [str(photos)], "data.skip_bad_images": True}), tmp_path / "b"
+    )
+    assert result.iterations == 2
+
+
+def test_threads_setting_sizes_torch_pool(tiny_settings):
+    before = torch.get_num_threads()
+    try:
+        Trainer(tiny_settings("scratch", **{"runtime.threads": 1}), Path("/nonexistent"))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_settings_refuse_endless_tiles_and_empty_lists():
+    with pytest.raises(SettingsError, match="tile_overlap 16 must be smaller than tile 16"):
+        resolve_settings(None, {"runtime.tile": 16})
+    result = runner.invoke(app, ["evaluate", "--model", "bicubic", "--scale", "2", "--datasets", ","])
+    assert result.exit_code == 1 and "data.test" in result.output
+
+
+def test_plain_log_lines_show_elapsed_eta_and_slow_rates():
+    out = io.StringIO()
+    sink = LineSink(Console(file=out, width=200), "dckd")
+    sink.start(100, 0)
+    sink.step(1, {"iter": 1, "loss": 0.5, "it_per_s": 0.25})
+    line = out.getvalue().splitlines()[-1]
+    assert "dckd 1/100" in line and "4.0 s/it" in line and "elapsed 0:00:00" in line and "eta " in line
+
+
+def test_evaluate_run_scores_the_final_model_and_says_so(tmp_path: Path, tiny_settings):
+    train(tiny_settings("scratch", iters=6), tmp_path / "run")
+    records = {}
+    for weights in ("last", "best", "student"):
+        out = tmp_path / f"{weights}.json"
+        args = ["evaluate", "--run", str(tmp_path / "run"), "--weights", weights, "--json", str(out), "-q"]
+        assert runner.invoke(app, args).exit_code == 0
+        (records[weights],) = json.loads(out.read_text())
+    assert records["last"]["model"] == "run (last)" and records["student"]["model"] == "run (student)"
+    assert records["last"]["psnr"] != records["student"]["psnr"]  # EMA and online weights differ
