@@ -85,7 +85,8 @@ def base_overrides(shared: Path, args: argparse.Namespace) -> list[str]:
         "student.size=tiny",
         f"data.root={data}",
         f"data.train=[{data / 'T91'}, {data / 'BSD200'}]",
-        "data.val=Set5",
+        "data.val=builtin-train",  # validation is not used: the final models are scored
+        "data.val_limit=1",
         "data.test=[Set5, Set14]",
         "data.lr_source=file",
         "method.fakd.teacher_layers=[LR_conv]",  # DCTLSA's body output, before its upsampler

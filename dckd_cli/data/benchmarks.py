@@ -68,11 +68,17 @@ def builtin_degrade(task: str, gt: np.ndarray, scale: int) -> np.ndarray:
     return np.clip(np.floor(out * 255.0 + 0.5), 0, 255).astype(np.uint8)
 
 
-def _builtin(task: str, scale: int) -> Benchmark:
+def _builtin(task: str, scale: int, train: bool = False) -> Benchmark:
+    """The built-in evaluation images, or (``train``) centre crops of the training images, which
+    validate without touching the test set."""
+
     def loader(img: np.ndarray) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
         gt = img if TASKS[task].paired else mod_crop(img, scale)
         return lambda: (builtin_degrade(task, gt, scale), gt)
 
+    if train:
+        images = tuple((n, builtin.centre_crop(img, builtin.EVAL_SIDE)) for n, img in builtin.train_images())
+        return Benchmark("builtin-train", tuple(EvalPair(n, loader(img)) for n, img in images))
     return Benchmark("builtin", tuple(EvalPair(n, loader(img)) for n, img in builtin.eval_images()))
 
 
@@ -156,8 +162,8 @@ def _candidates(name: str, root: Path | None, paired: bool) -> list[Path]:
 
 def load_benchmark(name: str, task: str, scale: int, root: Path | None, lr_source: str = "auto") -> Benchmark:
     """Resolve ``name`` (a benchmark name, ``builtin`` or a folder path) to a benchmark."""
-    if name == "builtin":
-        return _builtin(task, scale)
+    if name in ("builtin", "builtin-train"):
+        return _builtin(task, scale, train=name == "builtin-train")
     spec = TASKS[task]
     paired = spec.paired
     display = Path(name).name if Path(name).expanduser().is_dir() else ALIASES.get(name, name)

@@ -31,7 +31,7 @@ EVAL_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
 EVAL_SIDE = 256
 
 
-def _centre_crop(img: np.ndarray, side: int) -> np.ndarray:
+def centre_crop(img: np.ndarray, side: int) -> np.ndarray:
     h, w = img.shape[:2]
     top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
     return img[top : top + side, left : left + side]
@@ -47,6 +47,6 @@ def train_images() -> tuple[tuple[str, np.ndarray], ...]:
 def eval_images() -> tuple[tuple[str, np.ndarray], ...]:
     """``(name, 256x256x3 uint8)`` pairs of the built-in evaluation set."""
     return tuple(
-        (name, np.ascontiguousarray(_centre_crop(to_rgb(getattr(skimage.data, name)(), name), EVAL_SIDE)))
+        (name, np.ascontiguousarray(centre_crop(to_rgb(getattr(skimage.data, name)(), name), EVAL_SIDE)))
         for name in EVAL_IMAGES
     )

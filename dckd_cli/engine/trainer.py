@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -128,6 +128,8 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, s.optim)
         self.loaders = training_loaders(s.data.train, s.task, s.scale, s.data.root, s.data.skip_bad_images)
         self.val_bench = load_benchmark(s.data.val, s.task, s.scale, s.data.root, s.data.lr_source)
+        if s.data.val_limit is not None:
+            self.val_bench = replace(self.val_bench, pairs=self.val_bench.pairs[: s.data.val_limit])
         check_benchmark(self.val_bench, s.scale)  # a bad validation image fails now, not at the first validation
 
     # -- the pieces of a run --------------------------------------------------------------

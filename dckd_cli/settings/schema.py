@@ -39,7 +39,14 @@ class DataSettings(Section):
     train: list[str] = Field(
         default_factory=lambda: ["builtin"], min_length=1, description="training folders, names or 'builtin'"
     )
-    val: str = Field(default="builtin", description="benchmark used for periodic validation")
+    val: str = Field(
+        default="builtin-train",
+        description="set the periodic validation (and the 'best' checkpoint) uses; not a test set",
+    )
+    val_limit: int | None = Field(default=None, ge=1, description="validate on the first N images of data.val only")
+    val_is_test: bool = Field(
+        default=False, description="accept a validation set that is also a test set ('best' is then chosen on it)"
+    )
     test: list[str] = Field(default_factory=lambda: ["builtin"], min_length=1, description="benchmarks for `evaluate`")
     lr_source: Literal["auto", "file", "matlab"] = Field(
         default="auto",
@@ -52,6 +59,19 @@ class DataSettings(Section):
     skip_bad_images: bool = Field(
         default=False, description="leave unreadable training images out (with a warning) instead of refusing the run"
     )
+
+    @model_validator(mode="after")
+    def _val_not_test(self) -> DataSettings:
+        def key(name: str) -> str:
+            path = Path(name).expanduser()
+            return str(path.resolve()) if path.exists() else name.lower()
+
+        if not self.val_is_test and key(self.val) in {key(t) for t in self.test}:
+            raise ValueError(
+                f"val '{self.val}' is also a test set, so 'best' would be chosen on the test set; validate on "
+                "held-out images (e.g. val=DIV2K/DIV2K_valid_HR with val_limit=10) or set data.val_is_test=true"
+            )
+        return self
 
 
 class ModelSpec(Section):

@@ -118,3 +118,12 @@ def test_resolved_settings_round_trip_through_yaml(tmp_path: Path):
     s = resolve_settings("sr-rcan-x3", None, ["runtime.seed=7"])
     again = RunSettings.model_validate(yaml.safe_load(settings_yaml(s)))
     assert again == s
+
+
+def test_validation_on_a_test_set_is_refused_unless_accepted():
+    with pytest.raises(SettingsError, match=r"val 'Set5' is also a test set.*data\.val_is_test=true"):
+        resolve_settings("sr-swinir-x4", {"data.val": "Set5"})
+    assert resolve_settings("sr-swinir-x4", {"data.val": "Set5", "data.val_is_test": True}).data.val == "Set5"
+    for name in available_presets():
+        s = resolve_settings(name)
+        assert s.data.val not in s.data.test, name  # every preset validates off its test sets
