@@ -10,6 +10,7 @@ Layout::
                                   iteration, RNG, EMA step count; tensors and numbers only)
     val_images/iter_NNNNNN/       a few validation restorations
     scores.json                   the final model's test scores (written by ``dckd ablate``)
+    logs/                         TensorBoard event files (runtime.log_with=tensorboard)
 
 Every module that reads or writes a run folder (trainer, checkpoints, evaluate, distill,
 the benchmarks) goes through ``RunFolder``.
@@ -51,6 +52,11 @@ class RunFolder:
     @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
+
+    @property
+    def logs(self) -> Path:
+        """Tracker files (TensorBoard event files under ``logs/dckd``)."""
+        return self.root / "logs"
 
     @property
     def scores(self) -> Path:

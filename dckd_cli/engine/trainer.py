@@ -29,6 +29,7 @@ from dckd_cli.engine.ema import ModelEMA
 from dckd_cli.engine.optim import build_optimizer, build_scheduler
 from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.engine.runlog import RunLog
+from dckd_cli.engine.trackers import Trackers, check_tracker
 from dckd_cli.methods.registry import build_method, method_spec
 from dckd_cli.methods.terms import TERMS
 from dckd_cli.metrics.evaluate import evaluate
@@ -105,7 +106,10 @@ class Trainer:
             mixed_precision=settings.runtime.mixed_precision,
             gradient_accumulation_steps=settings.optim.grad_accum,
             cpu=settings.runtime.device == "cpu",
+            log_with=check_tracker(settings.runtime.log_with),
+            project_dir=str(self.run_folder.logs),
         )
+        self.trackers = Trackers(self.accelerator, settings)
         self.log = RunLog(self.run_folder.metrics)
         self.best: float | None = None
         self.last_psnr: float | None = None
@@ -196,11 +200,13 @@ class Trainer:
         if (iteration % s.runtime.val_every == 0 or final) and acc.is_main_process:
             self.last_psnr = self._validate(self.ema.model, iteration)
             record |= {"iter": iteration, "val_psnr": self.last_psnr}
+            self.trackers.images(self.run_folder.val_images(iteration), iteration)
             if self.best is None or self.last_psnr > self.best:
                 self.best = self.last_psnr
                 self._save("best", student, iteration)
         if record and acc.is_main_process:
             self.log.write(record)
+            self.trackers.log(record, iteration)
         if iteration % s.runtime.save_every == 0 or final:
             acc.wait_for_everyone()  # every process reaches this point; "best" above is main-only
             self._save("last", student, iteration)
@@ -241,6 +247,7 @@ class Trainer:
         self.ema.model.to(acc.device)
         self.method.to(acc.device)
 
+        self.trackers.start()
         iteration, window, began = start, _Window(), time.perf_counter()
         self.sink.start(s.optim.iters, start)
         student.train()
@@ -259,6 +266,7 @@ class Trainer:
             self.sink.step(iteration, record or None)
             if final:
                 break
+        self.trackers.end()
         return TrainResult(self.folder, iteration, self.best, self.last_psnr, time.perf_counter() - began)
 
     def _validate(self, model: nn.Module, iteration: int) -> float:

@@ -227,6 +227,9 @@ class RuntimeSettings(Section):
     log_every: int = Field(default=100, ge=1)
     val_every: int = Field(default=5_000, ge=1)
     save_every: int = Field(default=5_000, ge=1)
+    log_with: Literal["none", "tensorboard", "wandb"] = Field(
+        default="none", description="also log to TensorBoard (run folder's logs/) or Weights & Biases"
+    )
     tile: int | None = Field(default=None, ge=8, description="evaluate large images in LQ tiles of this side")
     tile_overlap: int = Field(default=16, ge=0)
     teacher_cache: Path | None = Field(

@@ -98,3 +98,27 @@ def test_evaluate_run_scores_the_final_model_and_says_so(tmp_path: Path, tiny_se
         (records[weights],) = json.loads(out.read_text())
     assert records["last"]["model"] == "run (last)" and records["student"]["model"] == "run (student)"
     assert records["last"]["psnr"] != records["student"]["psnr"]  # EMA and online weights differ
+
+
+def test_tensorboard_gets_every_term_lr_validation_and_images(tmp_path: Path, tiny_settings):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(tiny_settings("logits", iters=6, **{"runtime.log_with": "tensorboard"}), tmp_path / "run")
+    main = tmp_path / "run" / "logs" / "dckd"  # (the hyperparameters go to a folder inside it)
+    acc = EventAccumulator(str(main), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    scalars = set(acc.Tags()["scalars"])
+    assert {"rec", "kd", "loss", "lr", "it_per_s", "val_psnr"} <= scalars
+    assert [e.step for e in acc.Scalars("rec")] == [1, 2, 4, 6]  # log_every 2, and the first step
+    assert [e.step for e in acc.Scalars("val_psnr")] == [6]
+    assert len(acc.Tags()["images"]) == 3  # the saved validation restorations
+
+
+def test_a_missing_tracker_package_is_one_line_before_the_run_folder(tmp_path: Path, tiny_settings, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(Exception, match=r"pip install 'dckd\[wandb\]'"):
+        train(tiny_settings("scratch", **{"runtime.log_with": "wandb"}), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
