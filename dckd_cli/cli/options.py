@@ -19,26 +19,54 @@ def _names(names: tuple[str, ...] | list[str]) -> str:
 MODEL_ARCHS = [a for a in ARCHITECTURES if a != "bicubic"]
 SR_SCALES = _names([str(s) for s in TASKS["sr"].scales])
 
-PresetOpt = Annotated[Optional[str], typer.Option("--preset", "-p", help="Preset name (see presets/) or YAML path.")]
-SetOpt = Annotated[
-    Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: --set optim.lr=2e-4 (repeatable).")
+PresetOpt = Annotated[
+    Optional[str], typer.Option("--preset", "-p", metavar="NAME|FILE", help="Preset name (see presets/) or YAML path.")
 ]
-TaskOpt = Annotated[Optional[str], typer.Option("--task", help=f"{_names(TASK_NAMES)}.")]
-ScaleOpt = Annotated[Optional[int], typer.Option("--scale", help=f"SR scale: {SR_SCALES} (1 for the other tasks).")]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a setting: --set optim.lr=2e-4 (repeatable)."),
+]
+TaskOpt = Annotated[
+    Optional[str], typer.Option("--task", metavar="TASK", help=f"{_names(TASK_NAMES)} (default: sr, or the preset's).")
+]
+ScaleOpt = Annotated[
+    Optional[int],
+    typer.Option("--scale", metavar="N", help=f"SR scale: {SR_SCALES} (1 for the other tasks) (default: 4 for sr)."),
+]
 DataRootOpt = Annotated[
-    Optional[Path], typer.Option("--data-root", help="Folder with the benchmarks and training sets (env DCKD_DATA).")
+    Optional[Path],
+    typer.Option(
+        "--data-root", metavar="DIR", envvar="DCKD_DATA", help="Folder with the benchmarks and training sets."
+    ),
 ]
 DatasetsOpt = Annotated[
-    Optional[str], typer.Option("--datasets", help="Comma-separated benchmark names or folders, e.g. Set5,Set14.")
+    Optional[str],
+    typer.Option("--datasets", metavar="A,B", help="Comma-separated benchmark names or folders, e.g. Set5,Set14."),
 ]
-TeacherOpt = Annotated[Optional[str], typer.Option("--teacher", help=f"Teacher architecture: {_names(MODEL_ARCHS)}.")]
-TeacherCkptOpt = Annotated[Optional[Path], typer.Option("--teacher-checkpoint", help="Teacher weights file.")]
-StudentOpt = Annotated[Optional[str], typer.Option("--student", help="Student architecture (default: the teacher's).")]
-MethodOpt = Annotated[Optional[str], typer.Option("--method", help=f"{_names(METHOD_NAMES)}.")]
-SizeOpt = Annotated[str, typer.Option("--size", help=f"Zoo size: {_names(SIZES)}.")]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Run folder.")]
+TeacherOpt = Annotated[
+    Optional[str], typer.Option("--teacher", metavar="ARCH", help=f"Teacher architecture: {_names(MODEL_ARCHS)}.")
+]
+TeacherCkptOpt = Annotated[
+    Optional[Path],
+    typer.Option("--teacher-checkpoint", metavar="FILE", help="Teacher weights (.pth / .pt / .ckpt / .safetensors)."),
+]
+StudentOpt = Annotated[
+    Optional[str], typer.Option("--student", metavar="ARCH", help="Student architecture (default: the teacher's).")
+]
+MethodOpt = Annotated[
+    Optional[str],
+    typer.Option("--method", metavar="METHOD", help=f"{_names(METHOD_NAMES)} (default: dckd, or the preset's)."),
+]
+SizeOpt = Annotated[str, typer.Option("--size", metavar="SIZE", help=f"Zoo size: {_names(SIZES)}.")]
+OutputOpt = Annotated[
+    Optional[Path],
+    typer.Option("--output", "-o", metavar="DIR", help="Run folder (default: runs/<task>-<arch>-x<scale>-<method>)."),
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output.")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --output.")]
-ItersOpt = Annotated[Optional[int], typer.Option("--iters", help="Iteration budget.")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed.")]
+ItersOpt = Annotated[
+    Optional[int],
+    typer.Option("--iters", metavar="N", help="Iteration budget (default: the preset's, 250000 without one)."),
+]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", metavar="N", help="Random seed (default: 0).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final results.")]

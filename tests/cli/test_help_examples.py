@@ -44,3 +44,11 @@ def test_help_example_parses(line):
 def test_a_wrong_example_would_fail():
     with pytest.raises(Exception, match="No such option"):
         _parse(["export", "run", "--output", "x", "--no-such-flag"])
+
+
+def test_help_shows_defaults_and_the_environment_variable():
+    from typer.testing import CliRunner
+
+    text = " ".join(CliRunner().invoke(app, ["distill", "--help"], env={"COLUMNS": "200"}).output.split())
+    assert "(default: dckd, or the preset's)" in text and "env var: DCKD_DATA" in text
+    assert " ." not in text  # nothing swallowed as markup before a full stop
