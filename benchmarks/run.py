@@ -19,11 +19,9 @@ from dckd_cli.engine.trainer import Trainer
 from dckd_cli.settings.presets import resolve_settings
 
 
-def step_seconds(method: str, size: str, steps: int, teacher: Path) -> float:
-    settings = resolve_settings(
-        "demo",
-        {"method.name": method, "student.size": size, "teacher.checkpoint": str(teacher), "optim.iters": steps},
-    )
+def step_seconds(method: str, size: str, steps: int, teacher: Path, threads: int | None = None) -> float:
+    flags = {"method.name": method, "student.size": size, "teacher.checkpoint": str(teacher), "optim.iters": steps}
+    settings = resolve_settings("demo", {**flags, "runtime.threads": threads})
     trainer = Trainer(settings, Path("/nonexistent"))
     trainer.setup()
     return trainer.time_steps(steps)
@@ -89,12 +87,39 @@ def latency(teacher: Path, side: int = 64, repeats: int = 10) -> dict[str, float
     return out
 
 
+def side_by_side(teacher: Path, steps: int) -> dict[str, float]:
+    """Seconds per logits step: one process alone, then two side by side with torch's default pools
+    and with the cores split between them (``runtime.threads``)."""
+    import os
+    import subprocess
+    import sys
+
+    def launch(count: int, threads: int | None) -> float:
+        command = [sys.executable, __file__, "--one", "logits", "--steps", str(steps), "--teacher", str(teacher)]
+        command += ["--threads", str(threads)] if threads else []
+        procs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(count)]
+        return max(float(p.communicate()[0].strip().splitlines()[-1]) for p in procs)
+
+    cores = os.cpu_count() or 2
+    return {
+        "one process": launch(1, None),
+        "two side by side, default threads": launch(2, None),
+        f"two side by side, runtime.threads={max(1, cores // 2)}": launch(2, max(1, cores // 2)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--size", default="tiny", choices=["tiny", "small"])
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # child of the side-by-side measurement
+    parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--teacher", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        print(step_seconds(args.one, args.size, args.steps, args.teacher, args.threads))
+        return
     from safetensors.torch import save_file
 
     from dckd_cli.models.zoo import build_model
@@ -109,13 +134,19 @@ def main() -> None:
     passes = target_pass_ratio()
     ratio = passes["per_image_autograd"] / passes["batched_no_grad"]
     print(f"encoder target pass (6 x 8 images of 96^2): batched no-grad is {ratio:.1f}x faster than the per-image loop")
+    threads = side_by_side(teacher, args.steps)
+    alone = threads["one process"]
+    print(f"threads: seconds per logits step (median of {args.steps}), as ratios to one process alone")
+    for name, s in threads.items():
+        print(f"  {name:40s} {s * 1000:8.1f} ms   x{s / alone:5.2f}")
     lat = latency(teacher)
     base_name = next(iter(lat))
     print(f"latency, one 64x64 LQ image to 256x256 (x4), median of 10 runs, as ratios to {base_name}")
     for name, s in lat.items():
         print(f"  {name:40s} {s * 1000:8.1f} ms   x{s / lat[base_name]:5.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"seconds": seconds, "target_pass": passes, "latency": lat}, indent=2))
+        record = {"seconds": seconds, "target_pass": passes, "threads": threads, "latency": lat}
+        args.json.write_text(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

@@ -195,8 +195,10 @@ class Trainer:
         window.steps, window.tick = 0, now
         return record
 
-    def validate_and_save(self, student: nn.Module, iteration: int, record: dict[str, Any], final: bool) -> None:
+    def validate_and_save(self, student: nn.Module, iteration: int, record: dict[str, Any], final: bool) -> list[str]:
+        """Validate and save on their schedules; log ``record``; the checkpoints written."""
         s, acc = self.settings, self.accelerator
+        saved = []
         if (iteration % s.runtime.val_every == 0 or final) and acc.is_main_process:
             self.last_psnr = self._validate(self.ema.model, iteration)
             record |= {"iter": iteration, "val_psnr": self.last_psnr}
@@ -204,12 +206,15 @@ class Trainer:
             if self.best is None or self.last_psnr > self.best:
                 self.best = self.last_psnr
                 self._save("best", student, iteration)
+                saved.append("best")
         if record and acc.is_main_process:
             self.log.write(record)
             self.trackers.log(record, iteration)
         if iteration % s.runtime.save_every == 0 or final:
             acc.wait_for_everyone()  # every process reaches this point; "best" above is main-only
             self._save("last", student, iteration)
+            saved.append("last")
+        return saved
 
     def time_steps(self, steps: int = 2) -> float:
         """Median seconds of a training step on a random batch, on this trainer's device (after one
@@ -262,8 +267,9 @@ class Trainer:
             self.method.after_step(iteration, self.ema.model)
             final = iteration == s.optim.iters
             record = self.log_record(iteration, window, final, first=iteration == 1)
-            self.validate_and_save(student, iteration, record, final)
-            self.sink.step(iteration, record or None)
+            saved = self.validate_and_save(student, iteration, record, final)
+            shown = {**record, "iter": iteration, "saved": ", ".join(saved)} if saved else record
+            self.sink.step(iteration, shown or None)
             if final:
                 break
         self.trackers.end()

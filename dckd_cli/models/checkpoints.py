@@ -117,13 +117,14 @@ def official_checkpoint(arch: str, task: str, scale: int, download: bool = True)
     return fetch_to_cache(entry.url or "", entry.filename, download)
 
 
-def fetch_to_cache(url: str, filename: str, download: bool = True) -> Path:
-    """``<cache>/checkpoints/<filename>``, downloaded from ``url`` first if it is not there."""
+def fetch_to_cache(url: str, filename: str, download: bool = True, flag: str = "--teacher-checkpoint FILE") -> Path:
+    """``<cache>/checkpoints/<filename>``, downloaded from ``url`` first if it is not there.
+    ``flag`` is what the user passes instead (named in the offline error)."""
     target = cache_dir() / "checkpoints" / filename
     if target.is_file():
         return target
     if not download:
-        raise CheckpointError(f"{target} is missing; download {url} there or pass a checkpoint path")
+        raise CheckpointError(f"{target} is missing; download {url} there or pass {flag}")
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         # Writes to a temporary file and renames it, so an interrupted download leaves nothing behind.
@@ -131,7 +132,7 @@ def fetch_to_cache(url: str, filename: str, download: bool = True) -> Path:
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise CheckpointError(
-            f"cannot download {url} ({reason}); download it by hand to {target} or pass a checkpoint path"
+            f"cannot download {url} ({reason}); download it by hand to {target} or pass {flag}"
         ) from None
     return target
 

@@ -159,5 +159,6 @@ def resolve_encoder(checkpoint: Path | str | None, input_range: str = "0,1") -> 
             raise CheckpointError(f"{COMPACT_ENCODER}: the packaged compact encoder is missing; reinstall dckd")
         return load_encoder(COMPACT_ENCODER, input_range=input_range)
     if str(checkpoint) == "imagenet":
-        return load_encoder(fetch_to_cache(VQGAN_IMAGENET_URL, VQGAN_IMAGENET_FILE), VQGANConfig(), input_range)
+        path = fetch_to_cache(VQGAN_IMAGENET_URL, VQGAN_IMAGENET_FILE, flag="--set method.encoder.checkpoint=FILE")
+        return load_encoder(path, VQGANConfig(), input_range)
     return load_encoder(Path(checkpoint), input_range=input_range)

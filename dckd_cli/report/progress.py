@@ -24,7 +24,7 @@ def describe(record: dict[str, Any]) -> str:
     parts += [
         f"{k} {v:.4f}"
         for k, v in record.items()
-        if k not in TERM_ORDER and k not in ("iter", "lr", "it_per_s", "val_psnr")
+        if k not in TERM_ORDER and k not in ("iter", "lr", "it_per_s", "val_psnr", "saved")
     ]
     if "lr" in record:
         parts.append(f"lr {record['lr']:.1e}")
@@ -33,6 +33,8 @@ def describe(record: dict[str, Any]) -> str:
         parts.append(f"{rate:.1f} it/s" if rate >= 1 else f"{1 / max(rate, 1e-9):.1f} s/it")
     if "val_psnr" in record:
         parts.append(f"val {record['val_psnr']:.2f} dB")
+    if "saved" in record:
+        parts.append(f"saved {record['saved']}")
     return "  ".join(parts)
 
 
