@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dckd_cli.atomic import atomic_path
+
 
 class RunLog:
     def __init__(self, path: Path):
@@ -15,9 +17,18 @@ class RunLog:
         """Drop records past ``iteration`` (logged after the checkpoint a resume starts from)."""
         if not self.path.is_file():
             return
-        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["iter"] <= iteration]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        kept = [line for line in self.path.read_text().splitlines() if _iteration(line) <= iteration]
+        with atomic_path(self.path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
+
+
+def _iteration(line: str) -> float:
+    """A record's iteration; a line a kill cut short (or any unreadable line) sorts last, so it is dropped."""
+    try:
+        return float(json.loads(line)["iter"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return float("inf")

@@ -63,8 +63,13 @@ class CachedTeacher(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         path = self.path(x)
         if path.is_file():
-            self.hits += 1
-            return load_file(str(path))["out"].to(x.device)
+            try:
+                out = load_file(str(path))["out"].to(x.device)
+            except Exception:  # noqa: BLE001 - a damaged entry is a miss: computed again and rewritten
+                out = None
+            if out is not None:
+                self.hits += 1
+                return out
         self.misses += 1
         out = self.teacher(x)
         with atomic_path(path) as tmp:

@@ -28,6 +28,7 @@ from dckd_cli.data import builtin
 from dckd_cli.data.benchmarks import DatasetError
 from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
 from dckd_cli.data.pairs import TrainingPatches
+from dckd_cli.errors import DckdError
 from dckd_cli.losses.distribution import code_logits
 from dckd_cli.models.vqgan import VQGANConfig, VQGANEncoder, build_decoder
 
@@ -120,6 +121,11 @@ def fit_encoder(
     on_step: Callable[[int, dict], None] | None = None,
 ) -> FitReport:
     """Train the autoencoder on ``source`` (a folder or ``builtin``); write ``output`` (+ .json)."""
+    downsampling = 2 ** (len(config.ch_mult) - 1)
+    if iters < 1 or batch < 1:
+        raise DckdError(f"--iters {iters} --batch {batch}: both must be at least 1")
+    if patch < downsampling or patch % downsampling:
+        raise DckdError(f"--patch {patch}: must be a multiple of {downsampling} (the encoder's downsampling)")
     torch.manual_seed(seed)
     images = _images(source)
     model = _Autoencoder(config)

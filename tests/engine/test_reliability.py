@@ -122,3 +122,36 @@ def test_a_missing_tracker_package_is_one_line_before_the_run_folder(tmp_path: P
     with pytest.raises(Exception, match=r"pip install 'dckd\[wandb\]'"):
         train(tiny_settings("scratch", **{"runtime.log_with": "wandb"}), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_half_written_log_line_is_dropped_on_resume(tmp_path: Path):
+    from dckd_cli.engine.runlog import RunLog
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"iter": 1, "rec": 0.5}\n{"iter": 2, "rec": 0.4}\n{"iter": 3, "re')
+    RunLog(path).truncate_after(2)
+    assert [json.loads(line)["iter"] for line in path.read_text().splitlines()] == [1, 2]
+
+
+def test_a_damaged_teacher_cache_entry_is_a_miss(tmp_path: Path):
+    from dckd_cli.models.teacher_cache import CachedTeacher
+    from dckd_cli.models.zoo import build_model
+
+    teacher = build_model("rcan", "tiny", 2).eval()
+    cached = CachedTeacher(teacher, tmp_path / "cache")
+    x = torch.rand(1, 3, 8, 8)
+    first = cached(x)
+    cached.path(x).write_bytes(b"damaged")
+    again = cached(x)
+    assert torch.equal(first, again) and cached.misses == 2 and cached.hits == 0
+    assert torch.equal(cached(x), first) and cached.hits == 1  # rewritten whole
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [(["--patch", "30"], "--patch 30"), (["--batch", "0"], "--batch 0"), (["--iters", "0"], "--iters 0")],
+)
+def test_encoder_fit_refuses_bad_sizes_before_writing(tmp_path: Path, args, message):
+    out = tmp_path / "enc.safetensors"
+    result = runner.invoke(app, ["encoder", "fit", "--output", str(out), *args])
+    assert result.exit_code == 1 and message in result.output and not out.exists()
