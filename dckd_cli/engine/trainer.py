@@ -99,6 +99,8 @@ def apply_threads(threads: int | None) -> int:
 class Trainer:
     def __init__(self, settings: RunSettings, folder: Path, sink: ProgressSink | None = None):
         apply_threads(settings.runtime.threads)
+        if settings.runtime.deterministic:  # cuBLAS needs a fixed workspace for repeatable sums
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         self.settings, self.folder = settings, folder
         self.run_folder = RunFolder(folder)
         self.sink = sink or _Silent()
@@ -119,7 +121,7 @@ class Trainer:
         s = self.settings
         spec = method_spec(s.method.name)
         needs = frozenset().union(*(TERMS[t].needs for t in spec.terms))
-        set_seed(s.runtime.seed)
+        set_seed(s.runtime.seed, deterministic=s.runtime.deterministic)
         self.student, teacher = build_models(s, "teacher" in needs)
         if teacher is not None:
             teacher = teacher.to(self.accelerator.device)

@@ -218,6 +218,10 @@ class RuntimeSettings(Section):
         default="auto", description="auto: what Accelerate finds (GPUs when present); cpu: the CPU even with a GPU"
     )
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    deterministic: bool = Field(
+        default=False,
+        description="deterministic GPU kernels, so GPU runs and resumes repeat bitwise (slower; CPU runs always do)",
+    )
     threads: int | None = Field(
         default=None,
         ge=1,

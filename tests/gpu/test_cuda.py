@@ -58,3 +58,16 @@ def test_resume_on_cuda_matches_an_uninterrupted_run(tmp_path: Path, overrides):
     # kernels); a resumed run must be no further from them than that.
     print(f"uninterrupted twin: {noise:.2e}, resumed: {resumed:.2e}")
     assert resumed <= 4 * noise + 1e-6, (resumed, noise)
+
+
+def test_deterministic_kernels_make_gpu_resume_bitwise(tmp_path: Path, overrides):
+    def settings(iters: int):
+        flags = {"method.name": "dckd", "optim.iters": iters, "runtime.deterministic": True}
+        return resolve_settings("demo", flags, overrides)
+
+    train(settings(6), tmp_path / "whole")
+    train(settings(3), tmp_path / "part")
+    Trainer(settings(6), tmp_path / "part").run(resume=True)
+    a = load_file(str(RunFolder(tmp_path / "whole").weights("last", "student")))
+    b = load_file(str(RunFolder(tmp_path / "part").weights("last", "student")))
+    assert all(torch.equal(a[k], b[k]) for k in a)
