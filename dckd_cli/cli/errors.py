@@ -40,5 +40,13 @@ def user_errors(func: F) -> F:
             for line in getattr(err, "lines", None) or [str(err)]:
                 _print(line)
             raise typer.Exit(err.exit_code) from None
+        except OSError as err:  # the file system said no: read-only folder, a directory, a full disk
+            target = err.filename2 or err.filename  # for a rename, the destination is what the user named
+            where = f"{target}: " if target else ""
+            _print(f"{where}{err.strerror or err}; check the path, its permissions and the free disk space")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            _print("interrupted")
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]

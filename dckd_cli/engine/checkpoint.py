@@ -6,6 +6,7 @@ always a complete checkpoint, never a half-written one.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from torch import nn
 
 from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Checkpoint:
@@ -25,6 +28,7 @@ class Checkpoint:
     student: nn.Module | dict[str, torch.Tensor]
     method: dict[str, torch.Tensor]
     state: dict[str, Any]
+    source: Path | None = None  # the folder it was read from
 
 
 def _tensors(module_or_state: nn.Module | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -33,10 +37,15 @@ def _tensors(module_or_state: nn.Module | dict[str, torch.Tensor]) -> dict[str, 
 
 
 def save_checkpoint(folder: Path, tag: str, ckpt: Checkpoint) -> Path:
-    """Write ``checkpoints/<tag>/`` atomically and return its path."""
+    """Write ``checkpoints/<tag>/`` atomically and return its path.
+
+    The new checkpoint is written and synced in a temporary folder; only then does the old
+    one step aside as ``.prev-<tag>`` (kept: the fallback if the new one is ever damaged) and
+    the new one take its name. At every moment one complete checkpoint is on disk.
+    """
     root = RunFolder(folder).checkpoints
     root.mkdir(parents=True, exist_ok=True)
-    tmp, final, old = root / f".tmp-{tag}", root / tag, root / f".old-{tag}"
+    tmp, final, prev = root / f".tmp-{tag}", root / tag, root / f".prev-{tag}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_file(_tensors(ckpt.model), str(tmp / "model.safetensors"))
@@ -46,20 +55,15 @@ def save_checkpoint(folder: Path, tag: str, ckpt: Checkpoint) -> Path:
     for f in tmp.iterdir():
         with f.open("rb") as handle:
             os.fsync(handle.fileno())
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
+    if final.exists():  # only then may the previous copy go: `final` is complete
+        shutil.rmtree(prev, ignore_errors=True)
+        final.rename(prev)
     tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(root / f".old-{tag}", ignore_errors=True)  # the layout of earlier versions
     return final
 
 
-def load_checkpoint(folder: Path, tag: str = "last") -> Checkpoint:
-    """Read ``checkpoints/<tag>/`` (or the previous copy if a kill struck mid-rename)."""
-    root = RunFolder(folder).checkpoints
-    path = next((p for p in (root / tag, root / f".old-{tag}") if (p / "state.pt").is_file()), None)
-    if path is None:
-        raise RunFolderError(f"{folder}: no '{tag}' checkpoint to resume from; start again with --force")
+def _read(path: Path) -> Checkpoint:
     method = load_file(str(path / "method.safetensors"))
     method.pop("_empty", None)
     return Checkpoint(
@@ -67,4 +71,28 @@ def load_checkpoint(folder: Path, tag: str = "last") -> Checkpoint:
         student=load_file(str(path / "student.safetensors")),
         method=method,
         state=torch.load(path / "state.pt", map_location="cpu", weights_only=True),
+        source=path,
+    )
+
+
+def load_checkpoint(folder: Path, tag: str = "last") -> Checkpoint:
+    """Read ``checkpoints/<tag>/``; if it is missing or damaged, the previous copy."""
+    root = RunFolder(folder).checkpoints
+    candidates = [p for p in (root / tag, root / f".prev-{tag}", root / f".old-{tag}") if (p / "state.pt").is_file()]
+    if not candidates:
+        raise RunFolderError(f"{folder}: no '{tag}' checkpoint to resume from; start again with --force")
+    damaged = []
+    for path in candidates:
+        try:
+            ckpt = _read(path)
+        except Exception as err:  # noqa: BLE001 - any unreadable file makes this copy unusable
+            damaged.append(f"{path.name} ({str(err).splitlines()[0][:80] if str(err) else type(err).__name__})")
+            continue
+        if damaged:
+            log.warning(
+                "checkpoint %s is damaged; resuming from %s (iteration %s)", damaged[0], path, ckpt.state["iter"]
+            )
+        return ckpt
+    raise RunFolderError(
+        f"{folder}: every '{tag}' checkpoint is damaged ({'; '.join(damaged)}); start again with --force"
     )

@@ -4,7 +4,8 @@ Layout::
 
     settings.yaml                 resolved settings
     metrics.jsonl                 one JSON object per logged iteration
-    checkpoints/last/, best/      model.safetensors (EMA student: evaluate / export),
+    checkpoints/last/, best/      (and .prev-last/, .prev-best/: the copies before, kept as fallbacks)
+                                  model.safetensors (EMA student: evaluate / export),
                                   student.safetensors (online weights), method.safetensors
                                   (e.g. the history model), state.pt (optimiser, scheduler,
                                   iteration, RNG, EMA step count; tensors and numbers only)
@@ -73,7 +74,8 @@ class RunFolder:
         return self.root / "val_images" / f"iter_{iteration:06d}"
 
     def has_checkpoint(self, tag: str = "last") -> bool:
-        return (self.checkpoint(tag) / "state.pt").is_file()
+        """A ``tag`` checkpoint, or its previous copy, is on disk."""
+        return any((self.checkpoints / name / "state.pt").is_file() for name in (tag, f".prev-{tag}"))
 
     # -- creating and reusing -----------------------------------------------------------
 

@@ -8,7 +8,9 @@ the method's ``after_step``; then logging, validation and checkpoints on their s
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -29,7 +31,9 @@ from dckd_cli.engine.ema import ModelEMA
 from dckd_cli.engine.optim import build_optimizer, build_scheduler
 from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.engine.runlog import RunLog
+from dckd_cli.engine.stop import Stopped, StopRequest
 from dckd_cli.engine.trackers import Trackers, check_tracker
+from dckd_cli.errors import DckdError
 from dckd_cli.methods.registry import build_method, method_spec
 from dckd_cli.methods.terms import TERMS
 from dckd_cli.metrics.evaluate import evaluate
@@ -79,6 +83,10 @@ class _Window:
     tick: float = field(default_factory=time.perf_counter)
 
 
+class NonFiniteLoss(DckdError):
+    """A loss term became NaN or infinite; the step was not taken."""
+
+
 DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice (physical cores, or OMP_NUM_THREADS)
 
 
@@ -114,6 +122,7 @@ class Trainer:
         self.trackers = Trackers(self.accelerator, settings)
         self.log = RunLog(self.run_folder.metrics)
         self.best: float | None = None
+        self.iteration = 0
         self.last_psnr: float | None = None
 
     def setup(self) -> None:
@@ -143,6 +152,9 @@ class Trainer:
     def restore(self) -> int:
         """Load the ``last`` checkpoint into every stateful part; the iteration to continue from."""
         ckpt = load_checkpoint(self.folder)
+        damaged = self.run_folder.checkpoint("last")
+        if ckpt.source is not None and ckpt.source != damaged:  # resumed from the previous copy:
+            shutil.rmtree(damaged, ignore_errors=True)  # the unreadable one must not become the next fallback
         self.student.load_state_dict(ckpt.student)
         self.ema.model.load_state_dict(ckpt.model)
         self.optimizer.load_state_dict(ckpt.state["optimizer"])
@@ -175,14 +187,23 @@ class Trainer:
                 out = student(lq)
                 terms = self.method.loss_terms(lq, gt, out)
                 loss = torch.stack(list(terms.values())).sum()
+            values = {name: float(value.detach()) for name, value in terms.items()}
+            total = float(loss.detach())
+            bad = next((name for name, v in values.items() if not math.isfinite(v)), None)
+            if bad is not None:
+                raise NonFiniteLoss(
+                    f"loss term '{bad}' became {values[bad]} after {self.iteration} iterations; the run stopped "
+                    f"(its last checkpoint is intact): lower optim.lr (now {s.optim.lr:g}), set optim.grad_clip"
+                    f"{', use mixed_precision=no' if s.runtime.mixed_precision != 'no' else ''}, then --resume"
+                )
             acc.backward(loss)
             if acc.sync_gradients and s.optim.grad_clip:
                 acc.clip_grad_norm_(student.parameters(), s.optim.grad_clip)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-        for name, value in terms.items():
-            window.sums[name] += float(value.detach()) / s.optim.grad_accum
-        window.sums["loss"] += float(loss.detach()) / s.optim.grad_accum
+        for name, value in values.items():
+            window.sums[name] += value / s.optim.grad_accum
+        window.sums["loss"] += total / s.optim.grad_accum
 
     def log_record(self, iteration: int, window: _Window, final: bool, first: bool = False) -> dict[str, Any]:
         """The averaged terms since the last log line, on the log schedule, the first and the last
@@ -256,24 +277,35 @@ class Trainer:
 
         self.trackers.start()
         iteration, window, began = start, _Window(), time.perf_counter()
+        self.iteration = start
         self.sink.start(s.optim.iters, start)
         student.train()
-        for lq, gt in batches:
-            self.step(student, lq, gt, window)
-            if not acc.sync_gradients:
-                continue
-            self.scheduler.step()
-            iteration += 1
-            window.steps += 1
-            self.ema.update(acc.unwrap_model(student))
-            self.method.after_step(iteration, self.ema.model)
-            final = iteration == s.optim.iters
-            record = self.log_record(iteration, window, final, first=iteration == 1)
-            saved = self.validate_and_save(student, iteration, record, final)
-            shown = {**record, "iter": iteration, "saved": ", ".join(saved)} if saved else record
-            self.sink.step(iteration, shown or None)
-            if final:
-                break
+        with StopRequest() as stop:
+            for lq, gt in batches:
+                self.step(student, lq, gt, window)
+                if not acc.sync_gradients:
+                    continue
+                self.scheduler.step()
+                iteration = self.iteration = iteration + 1
+                window.steps += 1
+                self.ema.update(acc.unwrap_model(student))
+                self.method.after_step(iteration, self.ema.model)
+                final = iteration == s.optim.iters
+                record = self.log_record(iteration, window, final, first=iteration == 1)
+                saved = self.validate_and_save(student, iteration, record, final)
+                if stop.name is not None and "last" not in saved:
+                    self._save("last", student, iteration)
+                    saved.append("last")
+                shown = {**record, "iter": iteration, "saved": ", ".join(saved)} if saved else record
+                self.sink.step(iteration, shown or None)
+                if stop.name is not None and not final:
+                    self.trackers.end()
+                    raise Stopped(
+                        f"stopped by {stop.name} after iteration {iteration} of {s.optim.iters}; saved. "
+                        f"Continue with: dckd distill --output {self.folder} --resume"
+                    )
+                if final:
+                    break
         self.trackers.end()
         return TrainResult(self.folder, iteration, self.best, self.last_psnr, time.perf_counter() - began)
 

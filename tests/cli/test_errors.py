@@ -90,3 +90,12 @@ def test_help_and_settings_errors_load_no_torch():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     codes, heavy = json.loads(out.strip().splitlines()[-1])
     assert codes == [0] * 6 + [1] * 3 and heavy == []
+
+
+def test_file_system_errors_are_one_line(tmp_path):
+    folder = tmp_path / "a-folder.json"
+    folder.mkdir()  # empty: passes the overwrite check, then cannot be replaced by a file
+    result = runner.invoke(app, ["evaluate", "--model", "bicubic", "--scale", "2", "--json", str(folder), "-q"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "a-folder.json" in lines[-1] and "free disk space" in lines[-1]

@@ -155,3 +155,78 @@ def test_encoder_fit_refuses_bad_sizes_before_writing(tmp_path: Path, args, mess
     out = tmp_path / "enc.safetensors"
     result = runner.invoke(app, ["encoder", "fit", "--output", str(out), *args])
     assert result.exit_code == 1 and message in result.output and not out.exists()
+
+
+def test_a_damaged_last_checkpoint_falls_back_to_the_previous_one(tmp_path: Path, tiny_settings):
+    from dckd_cli.engine.checkpoint import load_checkpoint
+    from dckd_cli.engine.run_folder import RunFolder
+
+    run = tmp_path / "run"
+    train(tiny_settings("logits", iters=6), run)  # saves at 3 and 6
+    folder = RunFolder(run)
+    folder.weights("last", "student").write_bytes(b"damaged")
+    assert load_checkpoint(run).state["iter"] == 3  # the copy before
+    Trainer(tiny_settings("logits", iters=6), run).run(resume=True)
+    assert load_checkpoint(run).state["iter"] == 6
+    # A kill between the two renames of a save: no `last`, only its previous copy.
+    folder.checkpoint("last").rename(folder.checkpoints / "elsewhere")
+    assert folder.has_checkpoint() and load_checkpoint(run).state["iter"] == 3
+
+
+def test_every_checkpoint_damaged_is_one_line(tmp_path: Path, tiny_settings):
+    from dckd_cli.engine.checkpoint import load_checkpoint
+    from dckd_cli.engine.run_folder import RunFolder, RunFolderError
+
+    run = tmp_path / "run"
+    train(tiny_settings("logits", iters=6), run)
+    for name in ("last", ".prev-last"):
+        (RunFolder(run).checkpoints / name / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(RunFolderError, match="every 'last' checkpoint is damaged"):
+        load_checkpoint(run)
+
+
+def test_a_non_finite_loss_stops_the_run_naming_the_term(tmp_path: Path, tiny_settings, monkeypatch):
+    from dckd_cli.engine.trainer import NonFiniteLoss
+    from dckd_cli.methods.method import Method
+
+    original, calls = Method.loss_terms, []
+
+    def poisoned(self, lq, gt, out):  # noqa: ANN001
+        terms = original(self, lq, gt, out)
+        calls.append(1)
+        if len(calls) == 5:
+            terms["kd"] = terms["kd"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(Method, "loss_terms", poisoned)
+    with pytest.raises(NonFiniteLoss, match=r"loss term 'kd' became nan after 4 iterations.*optim\.lr"):
+        train(tiny_settings("logits", iters=6), tmp_path / "run")
+    from dckd_cli.engine.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "run").state["iter"] == 3  # the checkpoint before is intact
+
+
+def test_a_signal_stops_at_a_step_boundary_and_resume_is_bitwise(tmp_path: Path, tiny_settings):
+    import os
+    import signal
+
+    from safetensors.torch import load_file
+
+    from dckd_cli.engine.run_folder import RunFolder
+    from dckd_cli.engine.stop import Stopped
+
+    class KillAt:
+        def start(self, total: int, done: int) -> None:
+            pass
+
+        def step(self, iteration: int, record) -> None:  # noqa: ANN001
+            if iteration == 4:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    train(tiny_settings("logits", iters=8), tmp_path / "whole")
+    with pytest.raises(Stopped, match=r"SIGTERM after iteration 4 of 8; saved"):
+        train(tiny_settings("logits", iters=8), tmp_path / "part", sink=KillAt())
+    Trainer(tiny_settings("logits", iters=8), tmp_path / "part").run(resume=True)
+    a, b = (load_file(str(RunFolder(tmp_path / n).weights("last", "student"))) for n in ("whole", "part"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
