@@ -9,6 +9,7 @@ from rich.console import Console
 
 from dckd_cli.cli import options as opt
 from dckd_cli.cli.errors import user_errors
+from dckd_cli.errors import DckdError
 from dckd_cli.settings.presets import resolve_settings
 
 console = Console()
@@ -50,6 +51,15 @@ def distill_command(
         "data.root": str(data_root) if data_root else None,
     }
     chosen = any(v is not None for v in flags.values()) or preset or overrides
+    if resume and chosen:
+        options = {"--preset": preset, "--set": overrides, "--task": task, "--scale": scale, "--teacher": teacher}
+        options |= {"--teacher-checkpoint": teacher_checkpoint, "--student": student, "--method": method}
+        given = [name for name, value in (options | {"--data-root": data_root}).items() if value]
+        # (DCKD_DATA is read by the settings, not by --data-root: the variable never refuses a resume)
+        raise DckdError(
+            f"--resume continues the run as it was set up; drop {', '.join(dict.fromkeys(given))} "
+            "(only --iters may grow it), or start a new run"
+        )
     settings = None
     if chosen or resume:  # settings are checked before torch is even loaded
         settings = resolve_settings(preset, {**flags, "optim.iters": iters, "runtime.seed": seed}, overrides or [])
@@ -67,6 +77,12 @@ def distill_command(
             console.print(f"{method_name}: {folder}")
         return
     label = settings.method.name
+    if resume:
+        from dckd_cli.engine.run_folder import RunFolder
+
+        if output is None:
+            raise DckdError("--resume needs --output RUN_FOLDER: the run to continue")
+        label = RunFolder(output).read_settings().method.name  # the run's method, not the flag default
     result = distill(settings, output, force=force, resume=resume, iters=iters, sink=make_sink(console, label, quiet))
     best = f"{result.best_psnr:.2f} dB" if result.best_psnr is not None else "n/a"
     console.print(f"{label}: {result.iterations} iterations in {result.seconds:.0f} s, best val PSNR {best}")

@@ -36,7 +36,7 @@ ScaleOpt = Annotated[
 DataRootOpt = Annotated[
     Optional[Path],
     typer.Option(
-        "--data-root", metavar="DIR", envvar="DCKD_DATA", help="Folder with the benchmarks and training sets."
+        "--data-root", metavar="DIR", help="Folder with the benchmarks and training sets (default: $DCKD_DATA)."
     ),
 ]
 DatasetsOpt = Annotated[

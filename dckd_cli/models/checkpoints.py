@@ -9,6 +9,7 @@ their release URL (downloaded atomically into the cache).
 from __future__ import annotations
 
 import os
+import re
 import urllib.error
 from pathlib import Path
 
@@ -47,8 +48,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         else:
             data = load_weights_only(path)
     except Exception as err:  # noqa: BLE001 - any failure here means an unusable file
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: cannot be read as weights ({first[:200]})") from None
+        raise CheckpointError(f"{path}: cannot be read as weights ({_reason(err)})") from None
     for key in WRAPPER_KEYS:
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
@@ -57,6 +57,17 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: no state dict of tensors inside (looked for {', '.join(WRAPPER_KEYS)})")
     prefix = "module."
     return {k.removeprefix(prefix): v for k, v in data.items()}
+
+
+def _reason(err: Exception) -> str:
+    """One line on why a file did not load; for a refused pickle, the global that was blocked
+    (torch's own text advises the unsafe ``weights_only=False``, which dckd never does)."""
+    text = str(err).strip()
+    blocked = re.search(r"unsupported GLOBAL (\S+)", text)
+    if blocked:
+        return f"it would run code: its pickle asks for {blocked.group(1)}, refused; use a file of weights only"
+    first = text.splitlines()[0] if text else type(err).__name__
+    return first[:200]
 
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:

@@ -45,10 +45,17 @@ def distill(
     """One run. On ``resume`` the run's saved settings are used (``iters`` may extend it)."""
     folder = output or settings.output or default_output(settings)
     if resume:
-        RunFolder(folder).check(force=False, resume=True)
+        run = RunFolder(folder)
+        run.check(force=False, resume=True)
         settings = read_run_settings(folder)
-        if iters is not None:
+        if iters is not None and iters != settings.optim.iters:
+            from dckd_cli.engine.checkpoint import load_checkpoint
+
+            done = int(load_checkpoint(folder).state["iter"]) if run.has_checkpoint() else 0
+            if iters < done:
+                raise RunFolderError(f"--iters {iters}: {folder} has already done {done} iterations; give more")
             settings.optim.iters = iters
+            run.write_settings(settings)  # the longer budget is part of the run now
     settings.output = folder
     return train(settings, folder, force=force, resume=resume, sink=sink)
 

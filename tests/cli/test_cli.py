@@ -111,9 +111,15 @@ def test_distill_run_resume_and_refusal(tmp_path: Path):
     assert runner.invoke(app, args).exit_code == 0
     refused = runner.invoke(app, args)
     assert refused.exit_code == 1 and "--resume" in refused.output and "--force" in refused.output
-    resumed = runner.invoke(app, ["distill", "--output", str(tmp_path / "r"), "--resume", "--iters", "6", "-q"])
+    resume = ["distill", "--output", str(tmp_path / "r"), "--resume", "-q"]
+    changed = runner.invoke(app, [*resume, "--method", "dckd"])
+    assert changed.exit_code == 1 and "drop --name" not in changed.output and "--method" in changed.output
+    fewer = runner.invoke(app, [*resume, "--iters", "2"])
+    assert fewer.exit_code == 1 and "already done 4 iterations" in fewer.output
+    resumed = runner.invoke(app, [*resume, "--iters", "6"])
     assert resumed.exit_code == 0, resumed.output
-    assert "6 iterations" in resumed.output
+    assert "scratch: 6 iterations" in resumed.output  # labelled with the run's own method
+    assert "iters: 6" in (tmp_path / "r" / "settings.yaml").read_text()  # the longer budget is recorded
 
 
 def test_distill_offline_teacher_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch):

@@ -50,5 +50,5 @@ def test_help_shows_defaults_and_the_environment_variable():
     from typer.testing import CliRunner
 
     text = " ".join(CliRunner().invoke(app, ["distill", "--help"], env={"COLUMNS": "200"}).output.split())
-    assert "(default: dckd, or the preset's)" in text and "env var: DCKD_DATA" in text
+    assert "(default: dckd, or the preset's)" in text and "(default: $DCKD_DATA)" in text
     assert not re.search(r"[a-z] \. ", text)  # nothing swallowed as markup before a full stop
