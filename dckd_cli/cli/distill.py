@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 
 from dckd_cli.cli import options as opt
@@ -39,6 +41,9 @@ def distill_command(
     iters: opt.ItersOpt = None,
     seed: opt.SeedOpt = None,
     quiet: opt.QuietOpt = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything and time 2 steps; print memory and ETA; write nothing.")
+    ] = False,
 ) -> None:
     """Distil a teacher into a student. With no arguments: the offline demo on built-in data."""
     flags = {
@@ -63,6 +68,20 @@ def distill_command(
     settings = None
     if chosen or resume:  # settings are checked before torch is even loaded
         settings = resolve_settings(preset, {**flags, "optim.iters": iters, "runtime.seed": seed}, overrides or [])
+    if dry_run:
+        from dckd_cli.pipelines.distill import dry_run as check_run
+
+        base = settings or resolve_settings("demo", {"optim.iters": iters, "runtime.seed": seed})
+        report = check_run(base)
+        memory = "n/a" if report.peak_memory_mb is None else f"{report.peak_memory_mb:.0f} MB"
+        eta = report.eta_seconds
+        took = f"{eta:.0f} s" if eta < 60 else f"{int(eta // 3600)} h {int(eta % 3600 // 60)} min"
+        console.print(
+            f"dry run on {report.device}: data, checkpoints and settings are fine; {report.seconds_per_iter:.3f} s/it, "
+            f"peak memory {memory}; {report.iterations} iterations would take about {took}; nothing was written",
+            highlight=False,
+        )
+        return
     from dckd_cli.pipelines.distill import distill, run_demo
     from dckd_cli.report.progress import make_sink
     from dckd_cli.report.tables import summary_table

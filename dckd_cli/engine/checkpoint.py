@@ -76,9 +76,11 @@ def _read(path: Path) -> Checkpoint:
 
 
 def load_checkpoint(folder: Path, tag: str = "last") -> Checkpoint:
-    """Read ``checkpoints/<tag>/``; if it is missing or damaged, the previous copy."""
+    """Read ``checkpoints/<tag>/``; if it is missing or damaged, the previous copy (then, for
+    ``last``, ``best`` and its previous copy), with a warning naming the one used."""
     root = RunFolder(folder).checkpoints
-    candidates = [p for p in (root / tag, root / f".prev-{tag}", root / f".old-{tag}") if (p / "state.pt").is_file()]
+    names = [tag, f".prev-{tag}", f".old-{tag}"] + (["best", ".prev-best"] if tag == "last" else [])
+    candidates = [root / n for n in names if (root / n / "state.pt").is_file()]
     if not candidates:
         raise RunFolderError(f"{folder}: no '{tag}' checkpoint to resume from; start again with --force")
     damaged = []

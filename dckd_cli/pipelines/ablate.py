@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ import torch
 
 from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
+from dckd_cli.engine.memory import peak_memory_mb, reset_peak_memory
 from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 from dckd_cli.engine.trainer import ProgressSink, Trainer, train
 from dckd_cli.metrics.evaluate import evaluate
@@ -130,29 +130,6 @@ def seconds_per_step(settings: RunSettings, steps: int = 2) -> float:
     trainer = Trainer(settings, Path("/nonexistent"))
     trainer.setup()
     return trainer.time_steps(steps)
-
-
-def _reset_peak_memory(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    elif sys.platform.startswith("linux"):
-        try:
-            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak resident set
-        except OSError:
-            pass
-
-
-def _peak_memory_mb(device: torch.device) -> float | None:
-    """CUDA: peak allocated by torch. Linux CPU: the process's peak resident set since the reset."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 def _seconds_per_iter(folder: Path) -> float | None:
@@ -257,9 +234,9 @@ def run_ablation(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | N
         say(f"{name}: {'resuming' if resume else 'running'}")
         cuda = torch.cuda.is_available() and run.settings.runtime.device != "cpu"
         device = torch.device("cuda" if cuda else "cpu")
-        _reset_peak_memory(device)
+        reset_peak_memory(device)
         train(run.settings, run.folder, force=not resume, resume=resume, sink=make_sink(run.cell.label))
-        scores = score_run(run, _peak_memory_mb(device))
+        scores = score_run(run, peak_memory_mb(device))
         with atomic_path(folder.scores) as tmp:
             tmp.write_text(json.dumps(scores, indent=2) + "\n")
 

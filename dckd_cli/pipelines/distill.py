@@ -61,6 +61,31 @@ def distill(
 
 
 @dataclass
+class DryRun:
+    seconds_per_iter: float
+    peak_memory_mb: float | None
+    iterations: int
+    device: str
+
+    @property
+    def eta_seconds(self) -> float:
+        return self.seconds_per_iter * self.iterations
+
+
+def dry_run(settings: RunSettings, steps: int = 2) -> DryRun:
+    """Check data, checkpoints, encoder and settings, run ``steps`` training steps; write nothing."""
+    from dckd_cli.engine.memory import peak_memory_mb, reset_peak_memory
+    from dckd_cli.engine.trainer import Trainer
+
+    trainer = Trainer(settings, Path("/nonexistent"))
+    trainer.setup()  # every check a real run makes before its folder is touched
+    device = trainer.accelerator.device
+    reset_peak_memory(device)
+    seconds = trainer.time_steps(steps)
+    return DryRun(seconds, peak_memory_mb(device), settings.optim.iters, str(device))
+
+
+@dataclass
 class DemoResult:
     results: list[DatasetResult]
     folders: dict[str, Path]

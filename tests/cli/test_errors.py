@@ -99,3 +99,16 @@ def test_file_system_errors_are_one_line(tmp_path):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "a-folder.json" in lines[-1] and "free disk space" in lines[-1]
+
+
+def test_dry_run_checks_and_times_but_writes_nothing(tmp_path, tiny_teacher, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["distill", "--preset", "demo", "--method", "logits", "--teacher-checkpoint", str(tiny_teacher)]
+    args += ["--set", "teacher.size=tiny", "--iters", "300", "--dry-run"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "s/it" in text and "peak memory" in text and "300 iterations would take about" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["teacher.safetensors"]  # no run folder
+    bad = runner.invoke(app, [*args, "--set", "method.encoder.layers=[0,1,2,3,9]", "--method", "dckd"])
+    assert bad.exit_code == 1 and "method.encoder.layers" in bad.output
