@@ -179,8 +179,10 @@ def test_every_checkpoint_damaged_is_one_line(tmp_path: Path, tiny_settings):
 
     run = tmp_path / "run"
     train(tiny_settings("logits", iters=6), run)
-    for name in ("last", ".prev-last"):
-        (RunFolder(run).checkpoints / name / "model.safetensors").write_bytes(b"x")
+    for name in ("last", ".prev-last", "best", ".prev-best"):
+        damaged = RunFolder(run).checkpoints / name / "model.safetensors"
+        if damaged.is_file():
+            damaged.write_bytes(b"x")
     with pytest.raises(RunFolderError, match="every 'last' checkpoint is damaged"):
         load_checkpoint(run)
 
