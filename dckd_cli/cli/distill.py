@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -103,6 +104,8 @@ def distill_command(
             raise DckdError("--resume needs --output RUN_FOLDER: the run to continue")
         label = RunFolder(output).read_settings().method.name  # the run's method, not the flag default
     result = distill(settings, output, force=force, resume=resume, iters=iters, sink=make_sink(console, label, quiet))
+    if os.environ.get("RANK", "0") != "0":
+        return  # several processes: the main one reports
     best = f"{result.best_psnr:.2f} dB" if result.best_psnr is not None else "n/a"
     console.print(f"{label}: {result.iterations} iterations in {result.seconds:.0f} s, best val PSNR {best}")
     console.print(f"run folder: {result.folder}")

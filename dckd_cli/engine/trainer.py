@@ -104,6 +104,12 @@ def apply_threads(threads: int | None) -> int:
     return threads
 
 
+def _cpu_processes() -> bool:
+    """Launched as several processes on a machine without CUDA: Accelerate must be told it is
+    CPU training, or each process trains alone (gloo DDP, as `torchrun --nproc_per_node N`)."""
+    return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 class Trainer:
     def __init__(self, settings: RunSettings, folder: Path, sink: ProgressSink | None = None):
         apply_threads(settings.runtime.threads)
@@ -115,7 +121,7 @@ class Trainer:
         self.accelerator = Accelerator(
             mixed_precision=settings.runtime.mixed_precision,
             gradient_accumulation_steps=settings.optim.grad_accum,
-            cpu=settings.runtime.device == "cpu",
+            cpu=settings.runtime.device == "cpu" or _cpu_processes(),
             log_with=check_tracker(settings.runtime.log_with),
             project_dir=str(self.run_folder.logs),
         )
@@ -354,7 +360,11 @@ def train(
     run_folder.check(force=force, resume=resume)
     trainer = Trainer(settings, folder, sink)
     trainer.setup()
-    run_folder.prepare(force=force, resume=resume)
-    if not resume:
-        run_folder.write_settings(settings)
+    acc = trainer.accelerator
+    acc.wait_for_everyone()  # every process has checked the folder as it was; only then does it change
+    if acc.is_main_process:
+        run_folder.prepare(force=force, resume=resume)
+        if not resume:
+            run_folder.write_settings(settings)
+    acc.wait_for_everyone()
     return trainer.run(resume=resume)
