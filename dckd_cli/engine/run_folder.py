@@ -92,14 +92,27 @@ class RunFolder:
         if self.root.exists() and any(self.root.iterdir()) and not force:
             raise RunFolderError(f"{self.root} already exists; pass --resume to continue it or --force to overwrite it")
 
+    @property
+    def replaced(self) -> Path:
+        """Where ``--force`` keeps the run it replaces until the new run's first checkpoint."""
+        return self.root.parent / f".{self.root.name}.replaced"
+
     def prepare(self, force: bool, resume: bool) -> None:
-        """Create the folder; an existing run is kept for ``resume`` and replaced only with ``force``."""
+        """Create the folder; an existing run is kept for ``resume`` and replaced only with ``force``:
+        it is moved aside, and deleted only once the new run has saved its first checkpoint
+        (``drop_replaced``), so a new run that fails early loses nothing."""
         self.check(force, resume)
         if resume:
             return
         if self.root.exists() and any(self.root.iterdir()):
-            shutil.rmtree(self.root)
+            if self.replaced.exists():  # an earlier --force never got that far: that copy is the user's run
+                shutil.rmtree(self.root)
+            else:
+                self.root.rename(self.replaced)
         self.root.mkdir(parents=True, exist_ok=True)
+
+    def drop_replaced(self) -> None:
+        shutil.rmtree(self.replaced, ignore_errors=True)
 
     # -- settings -----------------------------------------------------------------------
 

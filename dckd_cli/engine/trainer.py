@@ -346,6 +346,8 @@ class Trainer:
         }
         ckpt = Checkpoint(self.ema.model, acc.unwrap_model(student), self.method.state_dict(), state)
         save_checkpoint(self.folder, tag, ckpt)
+        if tag == "last":
+            self.run_folder.drop_replaced()  # the new run has a checkpoint: the run --force replaced may go
 
 
 def train(

@@ -232,3 +232,25 @@ def test_a_signal_stops_at_a_step_boundary_and_resume_is_bitwise(tmp_path: Path,
     a, b = (load_file(str(RunFolder(tmp_path / n).weights("last", "student"))) for n in ("whole", "part"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+
+
+def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tmp_path: Path, tiny_settings, monkeypatch):
+    from dckd_cli.engine.run_folder import RunFolder
+    from dckd_cli.methods.method import Method
+
+    run = tmp_path / "run"
+    train(tiny_settings("scratch", iters=3), run)
+    stamp = (run / "settings.yaml").read_text()
+
+    def broken(self, lq, gt, out):  # noqa: ANN001
+        raise RuntimeError("the new run dies at its first step")
+
+    monkeypatch.setattr(Method, "loss_terms", broken)
+    with pytest.raises(RuntimeError):
+        train(tiny_settings("logits", iters=3), run, force=True)
+    kept = RunFolder(run).replaced
+    assert (kept / "settings.yaml").read_text() == stamp and (kept / "checkpoints" / "last").is_dir()
+    monkeypatch.undo()
+    train(tiny_settings("logits", iters=3), run, force=True)  # a second --force keeps that same copy...
+    assert not kept.exists()  # ...until the new run's first checkpoint
+    assert "logits" in (run / "settings.yaml").read_text()
