@@ -69,6 +69,7 @@ def test_a_kill_at_any_call_of_a_save_resumes_bitwise(tmp_path: Path, tiny_setti
         train(settings(), tmp_path / "probe")
     calls = probe.total
     assert calls >= 8
+    print(f"file-system calls in one save: {calls}")
     for at in range(1, calls + 1):
         folder = tmp_path / f"kill-{at}"
         with monkeypatch.context() as m:
