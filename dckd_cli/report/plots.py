@@ -33,6 +33,14 @@ def _by_value(cells: list[CellSummary], axis: str, dataset: str) -> dict[str, di
     }
 
 
+def _ordered(labels: list[str]) -> list[str]:
+    """Numeric values in numeric order; others as they are."""
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return labels
+
+
 def ablation_plots(summary: Summary, folder: Path) -> list[Path]:
     """One PNG per swept axis (PSNR on the first test set), written atomically; their paths."""
     import matplotlib
@@ -48,7 +56,7 @@ def ablation_plots(summary: Summary, folder: Path) -> list[Path]:
         points = _by_value(studied, axis, dataset)
         if not points:
             continue
-        labels = list(points)
+        labels = _ordered(list(points))
         xs = list(range(len(labels)))
         fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
         ax.errorbar(
@@ -72,6 +80,7 @@ def ablation_plots(summary: Summary, folder: Path) -> list[Path]:
             right = ax.twinx()
             handles += right.plot(xs, seconds, marker="s", color="tab:orange", label="s / iteration")
             right.set_ylabel("seconds per iteration", color="tab:orange")
+            right.ticklabel_format(axis="y", useOffset=False)
             names.append("s / iteration")
         memory = [points[v]["memory"] for v in labels]
         if all(m is not None for m in memory):
@@ -79,6 +88,7 @@ def ablation_plots(summary: Summary, folder: Path) -> list[Path]:
             third.spines["right"].set_position(("axes", 1.18))
             handles += third.plot(xs, memory, marker="^", color="tab:green", label="peak memory")
             third.set_ylabel("peak memory (MB)", color="tab:green")
+            third.ticklabel_format(axis="y", useOffset=False, style="plain")
             names.append("peak memory")
         ax.legend(handles, names, loc="best", fontsize="small")
         ax.set_title(f"{axis} (mean over the other axes and seeds)", fontsize="medium")
