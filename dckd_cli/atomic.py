@@ -23,3 +23,16 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, an output whose folder cannot be made or written."""
+    from dckd_cli.errors import DckdError
+
+    folder = Path(path).absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise DckdError(f"{path}: {folder} is a file, not a folder; choose another output")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DckdError(f"{path}: {folder} is not writable; choose another output")

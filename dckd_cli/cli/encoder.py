@@ -38,6 +38,9 @@ def fit_command(
     """Fit a compact VQGAN (taming architecture) on an image folder; report reconstruction PSNR and codebook usage."""
     if output.exists() and not force:
         raise OutputExists(str(output))
+    from dckd_cli.atomic import check_writable
+
+    check_writable(output)
     from dckd_cli.pipelines.encoder_fit import fit_encoder  # torch loads here
 
     def on_step(it: int, info: dict) -> None:

@@ -27,6 +27,9 @@ def _check_free(path: Path | None, force: bool, what: str) -> None:
         return
     if path.is_file() or (path.is_dir() and any(path.iterdir())):
         raise OutputExists(f"{what} {path}")
+    from dckd_cli.atomic import check_writable
+
+    check_writable(path)
 
 
 @user_errors

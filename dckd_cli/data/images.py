@@ -24,19 +24,6 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def verify_image(path: Path) -> None:
-    """Check that ``path`` is a complete, readable image without decoding its pixels (PIL's
-    ``verify``: headers and, for PNG, every chunk's checksum); an ``ImageError`` names the file."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.verify()
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
-        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
-        raise ImageError(f"{path}: not a complete, readable image ({reason})") from None
-
-
 def to_rgb(img: np.ndarray, source: str = "image") -> np.ndarray:
     """Any uint8 grey / RGB / RGBA array to ``(H, W, 3)`` uint8 RGB (grey is replicated)."""
     if img.dtype != np.uint8:

@@ -20,8 +20,9 @@ from torch.utils.data import Dataset
 from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data import builtin
 from dckd_cli.data.benchmarks import DatasetError, builtin_degrade
-from dckd_cli.data.images import ImageError, list_images, read_image, uint8_to_tensor_array, verify_image
+from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
+from dckd_cli.data.verify import find_bad_images
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +47,12 @@ def _resolve_folder(name: str, root: Path | None) -> Path:
 
 def _verified(paths: list[Path], skip_bad: bool) -> list[Path]:
     """``paths`` whose files are complete images; a bad one fails now (or is set aside with ``skip_bad``)."""
-    good = []
-    for path in paths:
-        try:
-            verify_image(path)
-        except ImageError as err:
-            if not skip_bad:
-                raise DatasetError(f"{err}; remove it, or set data.skip_bad_images=true to leave it out") from None
-            log.warning("left out of training: %s", err)
-            continue
-        good.append(path)
-    return good
+    bad = find_bad_images(paths)
+    for reason in bad.values():
+        if not skip_bad:
+            raise DatasetError(f"{reason}; remove it, or set data.skip_bad_images=true to leave it out")
+        log.warning("left out of training: %s", reason)
+    return [p for p in paths if p not in bad]
 
 
 def _sr_loaders(folder: Path, scale: int, skip_bad: bool = False) -> list[PairLoader]:

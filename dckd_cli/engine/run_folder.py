@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from dckd_cli.atomic import atomic_path
+from dckd_cli.atomic import atomic_path, check_writable
 from dckd_cli.errors import DckdError
 from dckd_cli.settings.presets import format_errors, settings_yaml
 from dckd_cli.settings.schema import RunSettings
@@ -89,6 +89,7 @@ class RunFolder:
             return
         if self.root.exists() and not self.root.is_dir():
             raise RunFolderError(f"{self.root} is a file, not a run folder; choose another --output")
+        check_writable(self.root / "settings.yaml")
         if self.root.exists() and any(self.root.iterdir()) and not force:
             raise RunFolderError(f"{self.root} already exists; pass --resume to continue it or --force to overwrite it")
 

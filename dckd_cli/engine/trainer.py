@@ -8,6 +8,7 @@ the method's ``after_step``; then logging, validation and checkpoints on their s
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -41,6 +42,7 @@ from dckd_cli.models.checkpoints import build_teacher, build_with_weights
 from dckd_cli.models.teacher_cache import CachedTeacher
 from dckd_cli.settings.schema import RunSettings
 
+log = logging.getLogger(__name__)
 VAL_IMAGES_SAVED = 3
 
 
@@ -80,6 +82,7 @@ class _Window:
 
     sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     steps: int = 0
+    skipped: int = 0  # steps whose loss was not finite (optim.non_finite=skip)
     tick: float = field(default_factory=time.perf_counter)
 
 
@@ -196,10 +199,16 @@ class Trainer:
             values = {name: float(value.detach()) for name, value in terms.items()}
             total = float(loss.detach())
             bad = next((name for name, v in values.items() if not math.isfinite(v)), None)
+            if bad is not None and s.optim.non_finite == "skip":
+                log.warning("loss term '%s' is %s at iteration %d: step skipped", bad, values[bad], self.iteration + 1)
+                self.optimizer.zero_grad(set_to_none=True)
+                window.skipped += 1
+                return
             if bad is not None:
                 raise NonFiniteLoss(
                     f"loss term '{bad}' became {values[bad]} after {self.iteration} iterations; the run stopped "
-                    f"(its last checkpoint is intact): lower optim.lr (now {s.optim.lr:g}), set optim.grad_clip"
+                    f"(its last checkpoint is intact): lower optim.lr (now {s.optim.lr:g}), set optim.grad_clip or "
+                    f"optim.non_finite=skip"
                     f"{', use mixed_precision=no' if s.runtime.mixed_precision != 'no' else ''}, then --resume"
                 )
             acc.backward(loss)
@@ -220,6 +229,9 @@ class Trainer:
         record: dict[str, Any] = {"iter": iteration, "lr": self.scheduler.get_last_lr()[0]}
         record |= {k: v / window.steps for k, v in window.sums.items()}
         record["it_per_s"] = window.steps / max(now - window.tick, 1e-9)
+        if window.skipped:
+            record["skipped_steps"] = window.skipped
+            window.skipped = 0
         window.sums.clear()
         window.steps, window.tick = 0, now
         return record

@@ -8,7 +8,6 @@ their release URL (downloaded atomically into the cache).
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.error
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from dckd_cli.cache import cache_dir
 from dckd_cli.catalog.architectures import ARCHITECTURES
 from dckd_cli.errors import DckdError
 from dckd_cli.models.safe_load import load_weights_only
@@ -28,13 +28,6 @@ WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net")
 
 class CheckpointError(DckdError):
     """A checkpoint that cannot be found, read or matched to a model."""
-
-
-def cache_dir() -> Path:
-    """``$DCKD_CACHE`` or ``$XDG_CACHE_HOME/dckd`` (``~/.cache/dckd``)."""
-    if os.environ.get("DCKD_CACHE"):
-        return Path(os.environ["DCKD_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dckd"
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:

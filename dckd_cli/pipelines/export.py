@@ -16,6 +16,7 @@ from typing import Any
 
 from torch import nn
 
+from dckd_cli.atomic import check_writable
 from dckd_cli.catalog.architectures import ARCHITECTURES
 from dckd_cli.catalog.methods import METHODS
 from dckd_cli.deploy.card import card_record, write_card
@@ -126,6 +127,7 @@ def export_student(
     output = Path(output)
     if output.exists() and (output.is_file() or any(output.iterdir())) and not force:
         raise OutputExists(f"export folder {output}")
+    check_writable(output)
     student = load_source(source, weights)
     check_export(student, formats, fp16)
     output.parent.mkdir(parents=True, exist_ok=True)

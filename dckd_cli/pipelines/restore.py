@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from dckd_cli.atomic import check_writable
 from dckd_cli.data.images import (
     IMAGE_SUFFIXES,
     ImageError,
@@ -52,6 +53,7 @@ def plan_outputs(inputs: list[Path], output: Path, force: bool) -> list[tuple[Pa
             raise DckdError(f"{item}: no such file or folder")
     if not pairs:
         raise DckdError(f"no images in {', '.join(map(str, inputs))}")
+    check_writable(output / "x.png")
     sources = {p.resolve() for p, _ in pairs}
     seen: dict[Path, Path] = {}
     for src, dst in pairs:

@@ -210,6 +210,9 @@ class OptimSettings(Section):
         default=True, description="decay min(ema_decay, (1+t)/(10+t)) so short runs track the student"
     )
     grad_clip: float | None = Field(default=None, gt=0)
+    non_finite: Literal["stop", "skip"] = Field(
+        default="stop", description="a NaN / infinite loss: stop the run (default) or skip that step with a warning"
+    )
 
 
 class RuntimeSettings(Section):

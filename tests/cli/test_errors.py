@@ -112,3 +112,18 @@ def test_dry_run_checks_and_times_but_writes_nothing(tmp_path, tiny_teacher, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["teacher.safetensors"]  # no run folder
     bad = runner.invoke(app, [*args, "--set", "method.encoder.layers=[0,1,2,3,9]", "--method", "dckd"])
     assert bad.exit_code == 1 and "method.encoder.layers" in bad.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["distill", "--preset", "demo", "--method", "scratch", "--output", "{blocker}/run"],
+        ["evaluate", "--model", "bicubic", "--scale", "2", "--json", "{blocker}/r.json"],
+        ["encoder", "fit", "--output", "{blocker}/enc.safetensors"],
+    ],
+)
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, args):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, [a.format(blocker=blocker) for a in args])
+    assert result.exit_code == 1 and "is a file, not a folder" in result.output and "Traceback" not in result.output

@@ -254,3 +254,41 @@ def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tmp_path: Pa
     train(tiny_settings("logits", iters=3), run, force=True)  # a second --force keeps that same copy...
     assert not kept.exists()  # ...until the new run's first checkpoint
     assert "logits" in (run / "settings.yaml").read_text()
+
+
+def test_non_finite_skip_drops_that_step_and_finishes(tmp_path: Path, tiny_settings, monkeypatch):
+    from safetensors.torch import load_file
+
+    from dckd_cli.methods.method import Method
+
+    original, calls = Method.loss_terms, []
+
+    def poisoned(self, lq, gt, out):  # noqa: ANN001
+        terms = original(self, lq, gt, out)
+        calls.append(1)
+        if len(calls) == 5:
+            terms["kd"] = terms["kd"] * float("inf")
+        return terms
+
+    monkeypatch.setattr(Method, "loss_terms", poisoned)
+    result = train(tiny_settings("logits", iters=6, **{"optim.non_finite": "skip"}), tmp_path / "run")
+    assert result.iterations == 6
+    student = load_file(str(tmp_path / "run" / "checkpoints" / "last" / "student.safetensors"))
+    assert all(torch.isfinite(v).all() for v in student.values())
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("skipped_steps") for r in records if "skipped_steps" in r] == [1]
+
+
+def test_image_checks_are_remembered_by_path_size_and_time(tmp_path: Path, monkeypatch):
+    from dckd_cli.data import verify
+
+    photos = _photos(tmp_path / "train", 3)
+    paths = sorted(photos.iterdir())
+    assert verify.find_bad_images(paths) == {}
+    decoded = []
+    monkeypatch.setattr(verify, "read_image", lambda p: decoded.append(p))
+    assert verify.find_bad_images(paths) == {} and decoded == []  # all remembered
+    paths[1].write_bytes(paths[1].read_bytes()[:300])  # changed (and broken): checked again
+    monkeypatch.undo()
+    bad = verify.find_bad_images(paths)
+    assert list(bad) == [paths[1]] and "img1.png" in bad[paths[1]]
