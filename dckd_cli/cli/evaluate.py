@@ -10,7 +10,7 @@ from rich.console import Console
 
 from dckd_cli.cli import options as opt
 from dckd_cli.cli.errors import user_errors
-from dckd_cli.errors import OutputExists
+from dckd_cli.errors import DckdError, OutputExists
 from dckd_cli.settings.presets import resolve_settings
 
 console = Console()
@@ -87,6 +87,11 @@ def evaluate_command(
         "runtime.tile": tile,
         "runtime.tile_overlap": tile_overlap,
     }
+    if run is not None and (model or checkpoint or scale or task):
+        given = [
+            f for f, v in (("--model", model), ("--checkpoint", checkpoint), ("--scale", scale), ("--task", task)) if v
+        ]
+        raise DckdError(f"--run evaluates the run's own student at its own task and scale; drop {', '.join(given)}")
     settings = resolve_settings(preset, flags, overrides or [])
     if compare is not None:
         return _compare(compare, image, crop, figure, settings, force)

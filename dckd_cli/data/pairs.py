@@ -22,7 +22,7 @@ from dckd_cli.data import builtin
 from dckd_cli.data.benchmarks import DatasetError, builtin_degrade
 from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
-from dckd_cli.data.verify import find_bad_images
+from dckd_cli.data.verify import check_images
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,18 @@ def _resolve_folder(name: str, root: Path | None) -> Path:
     raise DatasetError(f"training set '{name}': not found {where}")
 
 
-def _verified(paths: list[Path], skip_bad: bool) -> list[Path]:
-    """``paths`` whose files are complete images; a bad one fails now (or is set aside with ``skip_bad``)."""
-    bad = find_bad_images(paths)
+def _verified(paths: list[Path], skip_bad: bool) -> dict[Path, tuple[int, int]]:
+    """The sizes of ``paths`` that decode; a bad one fails now (or is set aside with ``skip_bad``)."""
+    sizes, bad = check_images(paths)
     for reason in bad.values():
-        if not skip_bad:
-            raise DatasetError(f"{reason}; remove it, or set data.skip_bad_images=true to leave it out")
-        log.warning("left out of training: %s", reason)
-    return [p for p in paths if p not in bad]
+        _refuse_or_skip(reason, skip_bad)
+    return {p: sizes[p] for p in paths if p in sizes}
+
+
+def _refuse_or_skip(reason: str, skip_bad: bool) -> None:
+    if not skip_bad:
+        raise DatasetError(f"{reason}; remove it, or set data.skip_bad_images=true to leave it out")
+    log.warning("left out of training: %s", reason)
 
 
 def _sr_loaders(folder: Path, scale: int, skip_bad: bool = False) -> list[PairLoader]:
@@ -78,8 +82,16 @@ def _paired_loaders(folder: Path, skip_bad: bool = False) -> list[PairLoader]:
     unmatched = [p.name for p in inputs if p.stem not in targets]
     if unmatched or not inputs:
         raise DatasetError(f"{folder}: input/ and target/ do not match (e.g. {unmatched[:1] or 'empty'})")
-    good = set(_verified([*inputs, *(targets[p.stem] for p in inputs)], skip_bad))
-    kept = [p for p in inputs if p in good and targets[p.stem] in good]
+    sizes = _verified([*inputs, *(targets[p.stem] for p in inputs)], skip_bad)
+    kept = []
+    for p in inputs:
+        if p not in sizes or targets[p.stem] not in sizes:
+            continue
+        (h, w), (th, tw) = sizes[p], sizes[targets[p.stem]]
+        if (h, w) != (th, tw):  # found now, not when the pair is first drawn
+            _refuse_or_skip(f"{p}: input {w}x{h} differs from its target {tw}x{th}", skip_bad)
+            continue
+        kept.append(p)
     return [lambda p=p: _same_size(read_image(p), read_image(targets[p.stem]), p) for p in kept]
 
 

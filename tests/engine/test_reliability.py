@@ -292,3 +292,29 @@ def test_image_checks_are_remembered_by_path_size_and_time(tmp_path: Path, monke
     monkeypatch.undo()
     bad = verify.find_bad_images(paths)
     assert list(bad) == [paths[1]] and "img1.png" in bad[paths[1]]
+
+
+def test_paired_training_sets_of_different_sizes_are_found_before_the_run(tmp_path: Path, tiny_settings):
+    pairs = tmp_path / "pairs"
+    (pairs / "input").mkdir(parents=True)
+    (pairs / "target").mkdir()
+    image = skdata.astronaut()
+    for i in range(3):
+        write_image(pairs / "input" / f"p{i}.png", np.ascontiguousarray(image[:64, :64]))
+        write_image(pairs / "target" / f"p{i}.png", np.ascontiguousarray(image[:64, : 64 if i != 1 else 60]))
+    flags = {
+        "task": "deblur",
+        "scale": 1,
+        "teacher.arch": "nafnet",
+        "student.arch": "nafnet",
+        "data.train": [str(pairs)],
+    }
+    settings = resolve_settings("demo", {**flags, "data.patch_size": 16, "optim.iters": 1, "method.name": "scratch"})
+    with pytest.raises(DatasetError, match=r"p1\.png: input 64x64 differs from its target 60x64"):
+        train(settings, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_run_refuses_flags_it_would_ignore(tmp_path: Path):
+    result = runner.invoke(app, ["evaluate", "--run", str(tmp_path), "--scale", "2", "--checkpoint", "x.pth"])
+    assert result.exit_code == 1 and "drop --checkpoint, --scale" in result.output
