@@ -187,8 +187,8 @@ def test_every_checkpoint_damaged_is_one_line(tmp_path: Path, tiny_settings):
         load_checkpoint(run)
 
 
-def test_a_non_finite_loss_stops_the_run_naming_the_term(tmp_path: Path, tiny_settings, monkeypatch):
-    from dckd_cli.engine.trainer import NonFiniteLoss
+def _poison_kd(monkeypatch: pytest.MonkeyPatch, at_call: int, value: float) -> None:
+    """The ``kd`` term becomes ``value`` at the ``at_call``-th step."""
     from dckd_cli.methods.method import Method
 
     original, calls = Method.loss_terms, []
@@ -196,11 +196,17 @@ def test_a_non_finite_loss_stops_the_run_naming_the_term(tmp_path: Path, tiny_se
     def poisoned(self, lq, gt, out):  # noqa: ANN001
         terms = original(self, lq, gt, out)
         calls.append(1)
-        if len(calls) == 5:
-            terms["kd"] = terms["kd"] * float("nan")
+        if len(calls) == at_call:
+            terms["kd"] = terms["kd"] * value
         return terms
 
     monkeypatch.setattr(Method, "loss_terms", poisoned)
+
+
+def test_a_non_finite_loss_stops_the_run_naming_the_term(tmp_path: Path, tiny_settings, monkeypatch):
+    from dckd_cli.engine.trainer import NonFiniteLoss
+
+    _poison_kd(monkeypatch, at_call=5, value=float("nan"))
     with pytest.raises(NonFiniteLoss, match=r"loss term 'kd' became nan after 4 iterations.*optim\.lr"):
         train(tiny_settings("logits", iters=6), tmp_path / "run")
     from dckd_cli.engine.checkpoint import load_checkpoint
@@ -259,18 +265,7 @@ def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tmp_path: Pa
 def test_non_finite_skip_drops_that_step_and_finishes(tmp_path: Path, tiny_settings, monkeypatch):
     from safetensors.torch import load_file
 
-    from dckd_cli.methods.method import Method
-
-    original, calls = Method.loss_terms, []
-
-    def poisoned(self, lq, gt, out):  # noqa: ANN001
-        terms = original(self, lq, gt, out)
-        calls.append(1)
-        if len(calls) == 5:
-            terms["kd"] = terms["kd"] * float("inf")
-        return terms
-
-    monkeypatch.setattr(Method, "loss_terms", poisoned)
+    _poison_kd(monkeypatch, at_call=5, value=float("inf"))
     result = train(tiny_settings("logits", iters=6, **{"optim.non_finite": "skip"}), tmp_path / "run")
     assert result.iterations == 6
     student = load_file(str(tmp_path / "run" / "checkpoints" / "last" / "student.safetensors"))
