@@ -48,7 +48,7 @@ def write_safetensors(model: nn.Module, info: StudentInfo, path: Path, fp16: boo
 
 def load_safetensors(path: Path) -> Runner:
     model, _ = load_student(path)
-    return _no_grad(model)
+    return no_grad_runner(model)
 
 
 def write_onnx(model: nn.Module, info: StudentInfo, path: Path, fp16: bool) -> str:
@@ -111,7 +111,7 @@ def write_torchscript(model: nn.Module, info: StudentInfo, path: Path, fp16: boo
 def load_torchscript(path: Path) -> Runner:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch suggests torch.export; the file is TorchScript
-        return _no_grad(torch.jit.load(str(path), map_location="cpu").eval())
+        return no_grad_runner(torch.jit.load(str(path), map_location="cpu").eval())
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def _copy(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     return copy.deepcopy(model).eval().to(dtype)
 
 
-def _no_grad(model: nn.Module | Callable) -> Runner:
+def no_grad_runner(model: nn.Module | Callable) -> Runner:
     def run(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return model(x)

@@ -12,9 +12,9 @@ from torch import nn
 
 from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data.benchmarks import Benchmark
-from dckd_cli.data.images import tensor_array_to_uint8, uint8_to_tensor_array, write_image
+from dckd_cli.data.images import write_image
 from dckd_cli.metrics.psnr_ssim import Channel, psnr, ssim
-from dckd_cli.metrics.tiling import restore
+from dckd_cli.metrics.tiling import restore_image
 
 
 @dataclass
@@ -70,9 +70,7 @@ def evaluate(
         scores = []
         for index, pair in enumerate(bench):
             lq, gt = pair.load()
-            x = torch.from_numpy(uint8_to_tensor_array(lq))[None].to(device)
-            y = restore(model, x, scale, tile=tile, overlap=overlap, multiple=multiple)
-            out = tensor_array_to_uint8(y[0].float().cpu().numpy())
+            out = restore_image(model, lq, scale, tile, overlap, multiple, device)
             if out.shape != gt.shape:
                 raise ValueError(f"{bench.name}/{pair.name}: output {out.shape} does not match target {gt.shape}")
             scores.append(ImageScore(pair.name, psnr(out, gt, channel, crop), ssim(out, gt, channel, crop)))

@@ -8,9 +8,12 @@ whole-image output.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from dckd_cli.data.images import tensor_array_to_uint8, uint8_to_tensor_array
 
 
 def forward_padded(model: nn.Module, x: torch.Tensor, scale: int, multiple: int = 1) -> torch.Tensor:
@@ -56,3 +59,19 @@ def restore(
             ]
     assert out is not None
     return out
+
+
+def restore_image(
+    model: nn.Module,
+    img: np.ndarray,
+    scale: int,
+    tile: int | None = None,
+    overlap: int = 16,
+    multiple: int = 1,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """``(H, W, 3)`` uint8 in, the restoration as ``(H * scale, W * scale, 3)`` uint8 out
+    (clamped and rounded as the published protocol does)."""
+    x = torch.from_numpy(uint8_to_tensor_array(img))[None].to(device)
+    y = restore(model, x, scale, tile=tile, overlap=overlap, multiple=multiple)
+    return tensor_array_to_uint8(y[0].float().cpu().numpy())

@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
-from dckd_cli.data.images import tensor_array_to_uint8, uint8_to_tensor_array
 from dckd_cli.errors import DckdError
 from dckd_cli.metrics.evaluate import protocol
 from dckd_cli.metrics.psnr_ssim import psnr, ssim
-from dckd_cli.metrics.tiling import restore
+from dckd_cli.metrics.tiling import restore_image
 from dckd_cli.models.bicubic import BicubicUpsampler
 from dckd_cli.pipelines.evaluate import ModelChoice, ResolvedModel, resolve_model
 from dckd_cli.settings.schema import RunSettings
@@ -78,9 +76,7 @@ def _label(path: Path) -> str:
 
 
 def _restore(resolved: ResolvedModel, lq: np.ndarray) -> np.ndarray:
-    x = torch.from_numpy(uint8_to_tensor_array(lq))[None]
-    y = restore(resolved.model.eval(), x, resolved.scale, multiple=resolved.multiple)
-    return tensor_array_to_uint8(y[0].float().numpy())
+    return restore_image(resolved.model.eval(), lq, resolved.scale, multiple=resolved.multiple)
 
 
 def pick_crop(gt: np.ndarray, students: list[np.ndarray], reference: np.ndarray) -> Crop:

@@ -13,22 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from dckd_cli.atomic import check_writable
 from dckd_cli.data.images import (
     IMAGE_SUFFIXES,
     ImageError,
     list_images,
     read_image,
-    tensor_array_to_uint8,
-    uint8_to_tensor_array,
     write_image,
 )
-from dckd_cli.deploy.formats import FORMATS, Runner
+from dckd_cli.deploy.formats import FORMATS, Runner, no_grad_runner
 from dckd_cli.deploy.student_file import StudentInfo
 from dckd_cli.errors import DckdError, OutputExists
-from dckd_cli.metrics.tiling import restore as restore_tensor
+from dckd_cli.metrics.tiling import restore_image
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -87,13 +83,7 @@ def load_runner(model: Path, backend: str) -> tuple[Runner, StudentInfo]:
     from dckd_cli.pipelines.export import load_source
 
     student = load_source(model)
-    student.model.eval()
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return student.model(x)
-
-    return run, student.info
+    return no_grad_runner(student.model.eval()), student.info
 
 
 def _card_info(path: Path) -> StudentInfo:
@@ -132,10 +122,9 @@ def restore_images(
             if on_image is not None:
                 on_image(src, str(err))
             continue
-        x = torch.from_numpy(uint8_to_tensor_array(img))[None]
-        y = restore_tensor(runner, x, info.scale, tile, overlap, info.multiple)  # type: ignore[arg-type]
+        out = restore_image(runner, img, info.scale, tile, overlap, info.multiple)  # type: ignore[arg-type]
         dst.parent.mkdir(parents=True, exist_ok=True)
-        write_image(dst, tensor_array_to_uint8(y[0].float().numpy()))
+        write_image(dst, out)
         report.written.append(dst)
         if on_image is not None:
             on_image(src, None)
