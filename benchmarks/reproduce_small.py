@@ -199,7 +199,7 @@ def main() -> None:
         warm_shared=True,
     )
     seeds = sorted({int(s) for s in args.seeds.split(",")})
-    plan = plan_ablation(root, spec, grid_cells(args, root), seeds, ["run"])
+    plan = plan_ablation(root, spec, grid_cells(args, root), seeds)
     start_folder(plan)
     random_encoder(root / "encoder-random.safetensors")
     run_ablation(plan, make_sink=lambda label: None, say=lambda text: print(text, flush=True))

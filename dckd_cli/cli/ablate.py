@@ -98,7 +98,6 @@ def ablate_command(
 
     from dckd_cli.pipelines.ablate import (
         default_spec,
-        demo_teacher_file,
         ensure_demo_teacher,
         plan_ablation,
         run_ablation,
@@ -108,9 +107,7 @@ def ablate_command(
     from dckd_cli.report.progress import make_sink
 
     spec = default_spec(preset, extra, method, iters, warm_iters, baseline)
-    plan = plan_ablation(
-        output, spec, cells, seed_list, [a.name for a in axes], force=force, demo_teacher_path=demo_teacher_file(spec)
-    )
+    plan = plan_ablation(output, spec, cells, seed_list, force=force)
     sink = lambda label: make_sink(console, label, quiet)  # noqa: E731
     say = (lambda text: None) if quiet else (lambda text: console.print(text, highlight=False))
     pending = plan.runs if force else plan.pending

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
@@ -100,8 +99,3 @@ def load_student(path: Path) -> tuple[nn.Module, StudentInfo]:
         raise CheckpointError(f"{path}: not a dckd student file (export one with `dckd export`)")
     model = build_with_weights(info.arch, info.size, info.scale, info.task, Path(path))
     return model.eval(), info
-
-
-def same_weights(a: nn.Module, b: nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -35,8 +35,8 @@ from dckd_cli.engine.runlog import RunLog
 from dckd_cli.engine.stop import Stopped, StopRequest
 from dckd_cli.engine.trackers import Trackers, check_tracker
 from dckd_cli.errors import DckdError
+from dckd_cli.methods.method import active_weights, needs_of
 from dckd_cli.methods.registry import build_method, method_spec
-from dckd_cli.methods.terms import TERMS
 from dckd_cli.metrics.evaluate import evaluate
 from dckd_cli.models.checkpoints import build_teacher, build_with_weights
 from dckd_cli.models.teacher_cache import CachedTeacher
@@ -137,8 +137,7 @@ class Trainer:
     def setup(self) -> None:
         """Build models, method, optimiser and data; every user error surfaces here, before any file is written."""
         s = self.settings
-        spec = method_spec(s.method.name)
-        needs = frozenset().union(*(TERMS[t].needs for t in spec.terms))
+        needs = needs_of(active_weights(method_spec(s.method.name), s))
         set_seed(s.runtime.seed, deterministic=s.runtime.deterministic)
         self.student, teacher = build_models(s, "teacher" in needs)
         if teacher is not None:

@@ -12,14 +12,6 @@ from torch import nn
 
 from dckd_cli.errors import DckdError
 
-# The tap used when settings name none: the deepest body features before reconstruction.
-DEFAULT_TAPS: dict[str, list[str]] = {
-    "rcan": ["body"],
-    "swinir": ["conv_after_body"],
-    "nafnet": ["middle_blks"],
-    "restormer": ["latent"],
-}
-
 
 class TapError(DckdError):
     """A layer path that does not exist in the model."""

@@ -7,7 +7,7 @@ state (the history model); ``state_dict`` carries what a resume needs (generator
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -37,17 +37,28 @@ class EncoderPlan:
     latents: bool = False
 
 
+def active_weights(spec: MethodSpec, settings: RunSettings) -> dict[str, float]:
+    """The declared terms with a non-zero weight, and their weights (a zero weight turns a term off)."""
+    weights = settings.method.weights
+    return {t: float(getattr(weights, t)) for t in spec.terms if getattr(weights, t) > 0}
+
+
+def needs_of(terms: Iterable[str]) -> frozenset[str]:
+    """The networks and quantities ``terms`` need (``teacher``, ``taps``, ``encoder``, ...)."""
+    return frozenset().union(*(TERMS[t].needs for t in terms))
+
+
 class Method:
     def __init__(
         self, name: str, spec: MethodSpec, settings: RunSettings, student: nn.Module, teacher: nn.Module | None
     ):
         self.name, self.spec, self.settings = name, spec, settings
-        cfg, weights = settings.method, settings.method.weights
-        self.weights = {t: float(getattr(weights, t)) for t in spec.terms if getattr(weights, t) > 0}
+        cfg = settings.method
+        self.weights = active_weights(spec, settings)
         if not self.weights:
             keys = ", ".join(f"method.weights.{t}" for t in spec.terms)
             raise MethodError(f"method '{name}': every term has weight 0; set one of {keys} above 0")
-        needs = frozenset().union(*(TERMS[t].needs for t in self.weights))
+        needs = needs_of(self.weights)
         self.student, self.teacher = student, teacher
         if "teacher" in needs and teacher is None:
             raise MethodError(f"method '{name}' needs a teacher")

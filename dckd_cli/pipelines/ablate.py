@@ -32,7 +32,7 @@ from dckd_cli.engine.memory import peak_memory_mb, reset_peak_memory
 from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 from dckd_cli.engine.trainer import ProgressSink, Trainer, train
 from dckd_cli.metrics.evaluate import evaluate
-from dckd_cli.pipelines.ablation_grid import Cell, GridError, _show
+from dckd_cli.pipelines.ablation_grid import Cell, GridError, show_value
 from dckd_cli.pipelines.distill import DEMO_WARMUP_ITERS, demo_teacher, demo_teacher_path
 from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
 from dckd_cli.settings.presets import resolve_settings
@@ -73,9 +73,10 @@ class AblationPlan:
     root: Path
     spec: AblationSpec
     runs: list[CellRun]
-    seeds: list[int]
-    demo: bool
-    axes: list[str] = field(default_factory=list)
+
+    @property
+    def demo(self) -> bool:
+        return self.spec.demo_teacher
 
     @property
     def pending(self) -> list[CellRun]:
@@ -86,7 +87,7 @@ def _cell_settings(spec: AblationSpec, extra: dict[str, Any], seed: int, teacher
     flags: dict[str, Any] = {"method.name": spec.method, "optim.iters": spec.iters, "runtime.seed": seed}
     if teacher is not None:
         flags["teacher.checkpoint"] = str(teacher)
-    cell = [f"{key}={_show(value)}" for key, value in extra.items()]
+    cell = [f"{key}={show_value(value)}" for key, value in extra.items()]
     return resolve_settings(spec.preset, flags, [*spec.overrides, *cell])
 
 
@@ -95,10 +96,8 @@ def plan_ablation(
     spec: AblationSpec,
     cells: list[Cell],
     seeds: list[int],
-    axes: list[str],
     *,
     force: bool = False,
-    demo_teacher_path: Path | None = None,
 ) -> AblationPlan:
     """Resolve and validate every cell's settings (nothing runs, nothing is written)."""
     if not seeds:
@@ -114,15 +113,16 @@ def plan_ablation(
             )
     elif root.exists() and any(root.iterdir()) and not record.is_file() and not force:
         raise RunFolderError(f"{root} exists and is not an ablation folder; choose another --output or pass --force")
+    teacher = demo_teacher_file(spec)  # the cached demo teacher's path (trained later, on first use)
     runs = []
     for cell in cells:
         for seed in cell.seeds if cell.seeds is not None else seeds:
-            settings = _cell_settings(spec, cell.changes, seed, demo_teacher_path)
+            settings = _cell_settings(spec, cell.changes, seed, teacher)
             folder = root / cell.folder_name / f"seed-{seed}"
             settings.output = folder
             settings.runtime.teacher_cache = settings.runtime.teacher_cache or root / "teacher-cache"
             runs.append(CellRun(cell, seed, folder, settings))
-    return AblationPlan(root, spec, runs, seeds, demo=spec.demo_teacher, axes=axes)
+    return AblationPlan(root, spec, runs)
 
 
 def seconds_per_step(settings: RunSettings, steps: int = 2) -> float:

@@ -142,7 +142,8 @@ def parse_grid_option(text: str) -> Axis:
     return parse_axis(key.strip(), values)
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A value as one flow-style YAML line: how it appears in a cell's name and in ``--set``."""
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
@@ -156,7 +157,7 @@ def expand(axes: list[Axis], baseline: str | None) -> list[Cell]:
         changes: dict[str, Any] = {}
         for axis, value in zip(axes, combo):
             changes |= axis.changes(value)
-        label = ",".join(f"{a.name}={_show(v)}" for a, v in zip(axes, combo)) or "default"
+        label = ",".join(f"{a.name}={show_value(v)}" for a, v in zip(axes, combo)) or "default"
         cells.append(Cell(label, changes, dict(zip(names, combo))))
     if baseline is not None:
         cells.append(Cell(f"baseline-{baseline}", {"method.name": baseline}, {}, baseline=True))

@@ -28,7 +28,7 @@ def overrides(tiny_run_overrides: list[str]) -> list[str]:
 def test_ablation_on_cuda_reports_gpu_memory_and_exports(tmp_path: Path, overrides):
     spec = AblationSpec("demo", overrides, "dckd", 6, 0, "logits")
     cells = expand([parse_axis("negatives", "2,4")], "logits")
-    plan = plan_ablation(tmp_path / "abl", spec, cells, [0], ["negatives"])
+    plan = plan_ablation(tmp_path / "abl", spec, cells, [0])
     run_ablation(plan, make_sink=lambda label: None, say=print)
     for run in plan.runs:
         scores = json.loads(RunFolder(run.folder).scores.read_text())

@@ -33,7 +33,7 @@ def tiny_overrides(tiny_run_overrides: list[str]) -> list[str]:
 
 def _plan(root: Path, overrides: list[str], axes, seeds=(0, 1), warm_iters=2):
     spec = AblationSpec("demo", overrides, "dckd", 4, warm_iters, "logits")
-    return plan_ablation(root, spec, expand(axes, "logits"), list(seeds), [a.name for a in axes])
+    return plan_ablation(root, spec, expand(axes, "logits"), list(seeds))
 
 
 def test_grid_expands_shortcuts_and_any_key():
