@@ -2,7 +2,9 @@
 pad multiple and the spandrel architecture each comes from.
 
 Sizes: ``teacher`` and ``student`` are the paper's pairs (METHOD.md, appendix table);
-``small`` and ``tiny`` are CPU-sized members of the same families for demos and tests.
+``lite`` (about 0.25M parameters), ``small`` and ``tiny`` are CPU-sized members of the same
+families: ``lite`` for CPU experiments in a regime where a student is capacity-limited
+but not starved, ``small`` and ``tiny`` for demos and tests.
 ``models/zoo.py`` builds from these hyperparameters; settings, FAKD and help texts read
 the rest.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SIZES = ("teacher", "student", "small", "tiny")
+SIZES = ("teacher", "student", "lite", "small", "tiny")
 
 _SWINIR_URL = (
     "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/001_classicalSR_DIV2K_s48w8_SwinIR-M_x{s}.pth"
@@ -39,6 +41,7 @@ class Architecture:
     feature_taps: tuple[str, ...] = ()  # FAKD default: the deepest body features before reconstruction
     pad_multiple: int = 1  # inputs must be a multiple of this (U-Net depth)
     export_refused: dict[str, str] = field(default_factory=dict)  # format -> why it cannot be exported
+    reference: bool = False  # a weightless reference row (bicubic for SR, the degraded input otherwise)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -47,6 +50,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         sizes={
             "teacher": {"embed_dim": 180, "depths": [6] * 6, "num_heads": [6] * 6},
             "student": {"embed_dim": 60, "depths": [6] * 4, "num_heads": [6] * 4},
+            "lite": {"embed_dim": 24, "depths": [2] * 2, "num_heads": [4] * 2},
             "small": {"embed_dim": 48, "depths": [4] * 2, "num_heads": [4] * 2},
             "tiny": {"embed_dim": 24, "depths": [2], "num_heads": [4]},
         },
@@ -68,6 +72,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         sizes={
             "teacher": {"n_feats": 64, "n_resgroups": 10, "n_resblocks": 20},
             "student": {"n_feats": 64, "n_resgroups": 10, "n_resblocks": 6},
+            "lite": {"n_feats": 32, "n_resgroups": 2, "n_resblocks": 4, "reduction": 8},
             "small": {"n_feats": 32, "n_resgroups": 3, "n_resblocks": 4, "reduction": 8},
             "tiny": {"n_feats": 16, "n_resgroups": 2, "n_resblocks": 2, "reduction": 4},
         },
@@ -87,6 +92,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         sizes={
             "teacher": {"width": 32, "enc_blk_nums": [1, 1, 1, 28], "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1, 1]},
             "student": {"width": 16, "enc_blk_nums": [1, 1, 1, 14], "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1, 1]},
+            "lite": {"width": 12, "enc_blk_nums": [1, 1, 1], "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1]},
             "small": {"width": 16, "enc_blk_nums": [1, 1, 1, 2], "middle_blk_num": 1, "dec_blk_nums": [1, 1, 1, 1]},
             "tiny": {"width": 8, "enc_blk_nums": [1, 1], "middle_blk_num": 1, "dec_blk_nums": [1, 1]},
         },
@@ -109,6 +115,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         sizes={
             "teacher": {"dim": 48, "num_blocks": [4, 6, 6, 8], "num_refinement_blocks": 4},
             "student": {"dim": 24, "num_blocks": [2, 3, 3, 4], "num_refinement_blocks": 2},
+            "lite": {"dim": 8, "num_blocks": [1, 1, 1, 2], "num_refinement_blocks": 1},
             "small": {"dim": 16, "num_blocks": [1, 1, 2, 2], "num_refinement_blocks": 1},
             "tiny": {"dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1},
         },
@@ -121,7 +128,11 @@ ARCHITECTURES: dict[str, Architecture] = {
         feature_taps=("latent",),
         pad_multiple=8,
     ),
-    "bicubic": Architecture(tasks=("sr",), sizes={s: {} for s in SIZES}, params={}, spandrel=""),
+    "bicubic": Architecture(tasks=("sr",), sizes={s: {} for s in SIZES}, params={}, spandrel="", reference=True),
+    # The degraded input itself, scored against the target: the "Input" row of deraining tables.
+    "input": Architecture(
+        tasks=("deblur", "derain"), sizes={s: {} for s in SIZES}, params={}, spandrel="", reference=True
+    ),
 }
 # 'auto': detect the architecture from a checkpoint's keys (spandrel).
 ARCH_CHOICES = (*ARCHITECTURES, "auto")
@@ -132,6 +143,21 @@ def pad_multiple(arch: str) -> int:
     return entry.pad_multiple if entry else 1
 
 
+# FAKD taps of detected (``arch=auto``) models, by spandrel's class name: the zoo's own
+# families, and released models dckd packages or reproduces with (DCTLSA: its body output).
+DETECTED_TAPS: dict[str, tuple[str, ...]] = {
+    **{a.spandrel: a.feature_taps for a in ARCHITECTURES.values() if a.spandrel},
+    "DCTLSA": ("LR_conv",),
+}
+REFERENCE_ARCHS = tuple(name for name, a in ARCHITECTURES.items() if a.reference)
+MODEL_ARCHS = tuple(name for name, a in ARCHITECTURES.items() if not a.reference)
+
+
 def archs_for(task: str) -> tuple[str, ...]:
     """The architectures (and 'auto') that restore ``task``."""
     return (*(name for name, a in ARCHITECTURES.items() if task in a.tasks), "auto")
+
+
+def reference_for(task: str) -> str:
+    """The weightless reference row of ``task``: bicubic (SR) or the input (scale-1 tasks)."""
+    return next(name for name in REFERENCE_ARCHS if task in ARCHITECTURES[name].tasks)

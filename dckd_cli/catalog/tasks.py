@@ -6,8 +6,8 @@ metrics (the published protocol) and help texts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 Channel = Literal["y", "rgb"]
 
@@ -21,7 +21,9 @@ class TaskSpec:
     paired: bool  # inputs are files (input/ + target/); else made from HR by bicubic downscaling
     benchmarks: tuple[str, ...]
     layout: str
-    stand_in: Literal["bicubic", "gaussian-blur", "streaks"]  # the built-in set's synthetic degradation
+    stand_in: Literal["bicubic", "motion-blur", "rain"]  # the built-in set's synthetic degradation (data/degrade.py)
+    demo: dict[str, Any] = field(default_factory=dict)  # the demo preset's settings for this task (dotted keys)
+    packaged_teachers: dict[int, str] = field(default_factory=dict)  # scale -> released teacher in dckd_cli/assets
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -34,6 +36,8 @@ TASKS: dict[str, TaskSpec] = {
         benchmarks=("Set5", "Set14", "BSD100", "Urban100", "Manga109"),
         layout="NAME/HR (+ NAME/LR_bicubic/X{s})",
         stand_in="bicubic",
+        demo={"scale": 4, "teacher.arch": "rcan", "teacher.size": "small", "student.arch": "rcan"},
+        packaged_teachers={4: "dctlsa_x4.safetensors"},  # DCTLSA x4, Apache-2.0 (assets/NOTICE.md)
     ),
     "deblur": TaskSpec(
         scales=(1,),
@@ -43,7 +47,14 @@ TASKS: dict[str, TaskSpec] = {
         paired=True,
         benchmarks=("GoPro", "HIDE"),
         layout="NAME/input + NAME/target",
-        stand_in="gaussian-blur",
+        stand_in="motion-blur",
+        demo={
+            "scale": 1,
+            "teacher.arch": "nafnet",
+            "teacher.size": "small",
+            "student.arch": "nafnet",
+            "data.patch_size": 64,
+        },
     ),
     "derain": TaskSpec(
         scales=(1,),
@@ -53,8 +64,19 @@ TASKS: dict[str, TaskSpec] = {
         paired=True,
         benchmarks=("Test100", "Rain100H", "Rain100L", "Test2800", "Test1200"),
         layout="NAME/input + NAME/target",
-        stand_in="streaks",
+        stand_in="rain",
+        demo={
+            "scale": 1,
+            "teacher.arch": "nafnet",
+            "teacher.size": "small",
+            "student.arch": "nafnet",
+            "data.patch_size": 64,
+        },
     ),
 }
 TASK_NAMES = tuple(TASKS)
+# ``teacher.checkpoint`` value naming the demo teacher of the run's task and scale: a released
+# model packaged with dckd where there is one, else one trained on the built-in images on first
+# use and cached (``pipelines/demo.py``).
+DEMO_TEACHER = "@demo"
 SCALES = tuple(sorted({s for t in TASKS.values() for s in t.scales}))

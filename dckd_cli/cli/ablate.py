@@ -111,12 +111,14 @@ def ablate_command(
     sink = lambda label: make_sink(console, label, quiet)  # noqa: E731
     say = (lambda text: None) if quiet else (lambda text: console.print(text, highlight=False))
     pending = plan.runs if force else plan.pending
-    setting = f"preset {preset}" if preset else "the offline demo setting (built-in images, CPU-sized models)"
+    setting = f"preset {preset}" if preset else "the demo preset (built-in images, CPU-sized models)"
+    if extra:
+        setting += f" with {len(extra)} setting override{'s' if len(extra) > 1 else ''}"
     seeds_word = "seed" if len(seed_list) == 1 else "seeds"
     console.print(f"ablation on {setting}: {len(cells)} cells x {len(seed_list)} {seeds_word} = {len(plan.runs)} runs")
     if pending:
         if plan.demo:
-            say("training the demo teacher once (it is cached for later runs)")
+            say("the demo teacher: packaged, or trained once on first use and cached")
             ensure_demo_teacher(plan, sink)
         iterations = sum(r.settings.optim.iters for r in pending)
         firsts = {r.settings.method.name: r for r in reversed(pending)}  # one measurement per method

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.cli import options as opt
 from dckd_cli.cli.errors import user_errors
 from dckd_cli.errors import DckdError
@@ -18,7 +19,8 @@ from dckd_cli.settings.presets import resolve_settings
 console = Console()
 
 EXAMPLE = (
-    "Examples:  dckd distill  (offline demo)  |  dckd distill --task sr --teacher swinir --scale 4"
+    "Examples:  dckd distill  (offline demo)  |  dckd distill --task derain  (its demo)"
+    "  |  dckd distill --task sr --teacher swinir --scale 4"
     " --teacher-checkpoint SwinIR-M_x4.pth --data-root ~/data --output runs/swinir-x4-dckd"
     "  |  dckd distill --preset sr-rcan-x2 --method logits --set optim.iters=1000"
     "  |  dckd distill --output runs/swinir-x4-dckd --resume"
@@ -46,7 +48,7 @@ def distill_command(
         bool, typer.Option("--dry-run", help="Check everything and time 2 steps; print memory and ETA; write nothing.")
     ] = False,
 ) -> None:
-    """Distil a teacher into a student. With no arguments: the offline demo on built-in data."""
+    """Distil a teacher into a student. With no arguments (or only --task): the offline demo on built-in data."""
     flags = {
         "task": task,
         "scale": scale,
@@ -56,7 +58,8 @@ def distill_command(
         "method.name": method,
         "data.root": str(data_root) if data_root else None,
     }
-    chosen = any(v is not None for v in flags.values()) or preset or overrides
+    # --task alone (with --seed / --iters / --output): that task's offline demo
+    chosen = any(v is not None for k, v in flags.items() if k != "task") or preset or overrides
     if resume and chosen:
         options = {"--preset": preset, "--set": overrides, "--task": task, "--scale": scale, "--teacher": teacher}
         options |= {"--teacher-checkpoint": teacher_checkpoint, "--student": student, "--method": method}
@@ -72,7 +75,7 @@ def distill_command(
     if dry_run:
         from dckd_cli.pipelines.distill import dry_run as check_run
 
-        base = settings or resolve_settings("demo", {"optim.iters": iters, "runtime.seed": seed})
+        base = settings or resolve_settings("demo", {"task": task, "optim.iters": iters, "runtime.seed": seed})
         report = check_run(base)
         memory = "n/a" if report.peak_memory_mb is None else f"{report.peak_memory_mb:.0f} MB"
         eta = report.eta_seconds
@@ -83,16 +86,19 @@ def distill_command(
             highlight=False,
         )
         return
-    from dckd_cli.pipelines.distill import distill, run_demo
+    from dckd_cli.pipelines.demo import run_demo
+    from dckd_cli.pipelines.distill import distill
     from dckd_cli.report.progress import make_sink
     from dckd_cli.report.tables import summary_table
 
+    sinks = lambda label: make_sink(console, label, quiet)  # noqa: E731
     if settings is None:
-        root = output or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
-        demo = run_demo(
-            root, force=force, seed=seed, iters=iters, make_sink=lambda label: make_sink(console, label, quiet)
-        )
-        console.print(summary_table(demo.results, title="Demo: x4 SR on the built-in images (PSNR dB / SSIM, Y)"))
+        root = output or Path("runs") / f"demo-{task or 'sr'}-{datetime.now():%Y%m%d-%H%M%S}"
+        demo = run_demo(root, task=task, force=force, seed=seed, iters=iters, make_sink=sinks)
+        what = f"x{demo.scale} SR" if demo.scale > 1 else demo.task
+        title = f"Demo: {what} on the built-in images (PSNR dB / SSIM, {TASKS[demo.task].channel.upper()})"
+        console.print(summary_table(demo.results, title=title))
+        console.print(demo.note, highlight=False)
         for method_name, folder in demo.folders.items():
             console.print(f"{method_name}: {folder}")
         return
@@ -103,7 +109,7 @@ def distill_command(
         if output is None:
             raise DckdError("--resume needs --output RUN_FOLDER: the run to continue")
         label = RunFolder(output).read_settings().method.name  # the run's method, not the flag default
-    result = distill(settings, output, force=force, resume=resume, iters=iters, sink=make_sink(console, label, quiet))
+    result = distill(settings, output, force=force, resume=resume, iters=iters, sink=sinks(label), make_sink=sinks)
     if os.environ.get("RANK", "0") != "0":
         return  # several processes: the main one reports
     best = f"{result.best_psnr:.2f} dB" if result.best_psnr is not None else "n/a"

@@ -35,7 +35,13 @@ def _check_free(path: Path | None, force: bool, what: str) -> None:
 @user_errors
 def evaluate_command(
     model: Annotated[
-        Optional[str], typer.Option("--model", "-m", help=f"Architecture ({', '.join(opt.MODEL_ARCHS)}) or bicubic.")
+        Optional[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help=f"Architecture ({', '.join(opt.MODEL_ARCHS)}), or a reference row: bicubic (SR), "
+            "input (deblur, derain).",
+        ),
     ] = None,
     size: opt.SizeOpt = "teacher",
     checkpoint: Annotated[

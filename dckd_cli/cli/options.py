@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dckd_cli.catalog.architectures import ARCHITECTURES, SIZES
+from dckd_cli.catalog.architectures import MODEL_ARCHS, SIZES
 from dckd_cli.catalog.methods import METHOD_NAMES
 from dckd_cli.catalog.tasks import TASK_NAMES, TASKS
 
@@ -16,7 +16,6 @@ def _names(names: tuple[str, ...] | list[str]) -> str:
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
 
 
-MODEL_ARCHS = [a for a in ARCHITECTURES if a != "bicubic"]
 SR_SCALES = _names([str(s) for s in TASKS["sr"].scales])
 
 PresetOpt = Annotated[

@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data import builtin
+from dckd_cli.data.degrade import add_rain, motion_blur
 from dckd_cli.data.images import ImageError, list_images, read_image
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
 from dckd_cli.errors import DckdError
@@ -52,34 +52,39 @@ class Benchmark:
         return iter(self.pairs)
 
 
-def builtin_degrade(task: str, gt: np.ndarray, scale: int) -> np.ndarray:
-    """The synthetic LQ of the built-in set: bicubic for SR, Gaussian blur, or streaks."""
+# Built-in deblurring / deraining: each training image is degraded this many times (seeded),
+# so a run sees many blur kernels and rain patterns, not one per photograph.
+TRAIN_VARIANTS = 8
+
+
+def builtin_degrade(task: str, gt: np.ndarray, scale: int, seed: int) -> np.ndarray:
+    """The synthetic LQ of the built-in set (``data/degrade.py``): bicubic for SR, a random
+    motion blur or random rain streaks drawn from ``seed``."""
     kind = TASKS[task].stand_in
     if kind == "bicubic":
         return bicubic_downscale(gt, scale)
-    if kind == "gaussian-blur":
-        return cv2.GaussianBlur(gt, (9, 9), 2.0, borderType=cv2.BORDER_REFLECT)
-    rng = np.random.default_rng(0)  # fixed streaks: the built-in set must not change
-    rain = np.zeros(gt.shape[:2], np.float32)
-    for _ in range(60):
-        x, y = rng.integers(0, gt.shape[1]), rng.integers(0, gt.shape[0])
-        cv2.line(rain, (int(x), int(y)), (int(x) + 6, int(y) + 24), 0.6, 1)
-    out = gt.astype(np.float32) / 255.0 + rain[:, :, None]
-    return np.clip(np.floor(out * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    rng = np.random.default_rng((TASK_SEEDS[kind], seed))
+    return motion_blur(gt, rng) if kind == "motion-blur" else add_rain(gt, rng)
+
+
+TASK_SEEDS = {"motion-blur": 1, "rain": 2}
+EVAL_SEED = 10_000  # evaluation images draw from seeds above every training variant's
 
 
 def _builtin(task: str, scale: int, train: bool = False) -> Benchmark:
     """The built-in evaluation images, or (``train``) centre crops of the training images, which
     validate without touching the test set."""
 
-    def loader(img: np.ndarray) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    def loader(img: np.ndarray, seed: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
         gt = img if TASKS[task].paired else mod_crop(img, scale)
-        return lambda: (builtin_degrade(task, gt, scale), gt)
+        return lambda: (builtin_degrade(task, gt, scale, seed), gt)
 
-    if train:
+    if train:  # the first degraded variant of each training image (the one training also sees)
         images = tuple((n, builtin.centre_crop(img, builtin.EVAL_SIDE)) for n, img in builtin.train_images())
-        return Benchmark("builtin-train", tuple(EvalPair(n, loader(img)) for n, img in images))
-    return Benchmark("builtin", tuple(EvalPair(n, loader(img)) for n, img in builtin.eval_images()))
+        pairs = (EvalPair(n, loader(img, i * TRAIN_VARIANTS)) for i, (n, img) in enumerate(images))
+        return Benchmark("builtin-train", tuple(pairs))
+    pairs = (EvalPair(n, loader(img, EVAL_SEED + i)) for i, (n, img) in enumerate(builtin.eval_images()))
+    return Benchmark("builtin", tuple(pairs))
 
 
 def _sr_folder(name: str, folder: Path, scale: int, lr_source: str) -> Benchmark:

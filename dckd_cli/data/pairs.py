@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data import builtin
-from dckd_cli.data.benchmarks import DatasetError, builtin_degrade
+from dckd_cli.data.benchmarks import TRAIN_VARIANTS, DatasetError, builtin_degrade
 from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
 from dckd_cli.data.verify import check_images
@@ -110,9 +110,12 @@ def training_loaders(
     loaders: list[PairLoader] = []
     for name in names:
         if name == "builtin":
-            for _, img in builtin.train_images():
+            variants = TRAIN_VARIANTS if TASKS[task].paired else 1  # bicubic has one form
+            for i, (_, img) in enumerate(builtin.train_images()):
                 gt = img if TASKS[task].paired else mod_crop(img, scale)
-                loaders.append(lambda gt=gt: (builtin_degrade(task, gt, scale), gt))
+                for v in range(variants):
+                    seed = i * TRAIN_VARIANTS + v
+                    loaders.append(lambda gt=gt, seed=seed: (builtin_degrade(task, gt, scale, seed), gt))
             continue
         folder = _resolve_folder(name, root)
         loaders += _paired_loaders(folder, skip_bad) if TASKS[task].paired else _sr_loaders(folder, scale, skip_bad)

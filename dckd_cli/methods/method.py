@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dckd_cli.catalog.architectures import ARCHITECTURES
+from dckd_cli.catalog.architectures import ARCHITECTURES, DETECTED_TAPS
 from dckd_cli.catalog.methods import MethodSpec
 from dckd_cli.errors import DckdError
 from dckd_cli.methods.context import StepContext
@@ -82,8 +82,8 @@ class Method:
     def _taps(settings: RunSettings, student: nn.Module, teacher: nn.Module | None) -> tuple[FeatureTaps, FeatureTaps]:
         assert teacher is not None
         cfg = settings.method.fakd
-        s_paths = cfg.student_layers or list(ARCHITECTURES.get(settings.student.arch, _NO_ARCH).feature_taps)
-        t_paths = cfg.teacher_layers or list(ARCHITECTURES.get(settings.teacher.arch, _NO_ARCH).feature_taps)
+        s_paths = cfg.student_layers or _default_taps(settings.student.arch, student)
+        t_paths = cfg.teacher_layers or _default_taps(settings.teacher.arch, teacher)
         if not s_paths or len(s_paths) != len(t_paths):
             raise TapError(
                 "fakd needs as many teacher as student layers: set method.fakd.student_layers "
@@ -155,11 +155,11 @@ class Method:
             self.consistency.generator.set_state(state["lcr_generator"])
 
 
-class _NoArch:
-    feature_taps: tuple[str, ...] = ()
-
-
-_NO_ARCH = _NoArch()
+def _default_taps(arch: str, model: nn.Module) -> list[str]:
+    """The catalog's FAKD taps for ``arch``; for a detected model, by its class name."""
+    if arch == "auto":
+        return list(DETECTED_TAPS.get(type(model).__name__, ()))
+    return list(ARCHITECTURES[arch].feature_taps) if arch in ARCHITECTURES else []
 
 
 def _no_negatives(ctx: StepContext) -> torch.Tensor:

@@ -17,7 +17,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from dckd_cli.cache import cache_dir
-from dckd_cli.catalog.architectures import ARCHITECTURES
+from dckd_cli.catalog.architectures import ARCHITECTURES, REFERENCE_ARCHS
+from dckd_cli.catalog.tasks import DEMO_TEACHER
 from dckd_cli.errors import DckdError
 from dckd_cli.models.safe_load import load_weights_only
 from dckd_cli.models.zoo import build_model
@@ -160,7 +161,7 @@ def build_with_weights(
 
 def require_weights(arch: str, size: str, checkpoint: Path | None, flag: str) -> None:
     """Official releases exist for the paper's teacher size only; any other size needs a file."""
-    if checkpoint is None and size != "teacher" and arch not in ("bicubic", "auto"):
+    if checkpoint is None and size != "teacher" and arch not in (*REFERENCE_ARCHS, "auto"):
         raise CheckpointError(
             f"{arch} size '{size}' has no official weights; pass {flag} FILE "
             "(official releases exist for size 'teacher')"
@@ -169,6 +170,11 @@ def require_weights(arch: str, size: str, checkpoint: Path | None, flag: str) ->
 
 def build_teacher(arch: str, size: str, scale: int, task: str, checkpoint: Path | None) -> nn.Module:
     """A frozen teacher: ``checkpoint``, else the official release (only size 'teacher' has one)."""
+    if checkpoint is not None and str(checkpoint) == DEMO_TEACHER:
+        raise CheckpointError(
+            f"teacher.checkpoint={DEMO_TEACHER}: the demo teacher for this task and scale is not trained yet; "
+            "`dckd distill --preset demo` trains and caches it on first use"
+        )
     require_weights(arch, size, checkpoint, "--teacher-checkpoint")
     teacher = build_with_weights(arch, size, scale, task, checkpoint, official=True)
     return teacher.eval().requires_grad_(False)

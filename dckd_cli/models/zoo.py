@@ -70,12 +70,17 @@ def _bicubic(size: str, scale: int) -> nn.Module:
     return BicubicUpsampler(scale)
 
 
+def _input(size: str, scale: int) -> nn.Module:
+    return nn.Identity()  # the degraded input, scored as it is
+
+
 BUILDERS: dict[str, Callable[[str, int], nn.Module]] = {
     "swinir": _swinir,
     "rcan": _rcan,
     "nafnet": _nafnet,
     "restormer": _restormer,
     "bicubic": _bicubic,
+    "input": _input,
 }
 
 

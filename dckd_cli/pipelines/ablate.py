@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 from dckd_cli.engine.trainer import ProgressSink, Trainer, train
 from dckd_cli.metrics.evaluate import evaluate
 from dckd_cli.pipelines.ablation_grid import Cell, GridError, show_value
-from dckd_cli.pipelines.distill import DEMO_WARMUP_ITERS, demo_teacher, demo_teacher_path
+from dckd_cli.pipelines.demo import DEMO_WARMUP_ITERS, DEMO_WARMUP_LR, is_demo_teacher, with_demo_teacher
 from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
 from dckd_cli.settings.presets import resolve_settings
 from dckd_cli.settings.schema import RunSettings
@@ -54,7 +53,7 @@ class AblationSpec:
     baseline: str | None
     warm_overrides: list[str] = field(default_factory=list)  # the warm start's own settings (e.g. its lr)
     warm_shared: bool = False  # one warm start (the first seed's) for every seed, instead of one per seed
-    demo_teacher: bool = False  # the teacher is the cached demo teacher (trained on first use)
+    demo_teacher: bool = False  # on the demo preset (its teacher: teacher.checkpoint=@demo)
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,17 +75,16 @@ class AblationPlan:
 
     @property
     def demo(self) -> bool:
-        return self.spec.demo_teacher
+        """Some cell's teacher is the demo teacher (``@demo``), not resolved to its file yet."""
+        return any(is_demo_teacher(r.settings) for r in self.runs)
 
     @property
     def pending(self) -> list[CellRun]:
         return [r for r in self.runs if not RunFolder(r.folder).scores.is_file()]
 
 
-def _cell_settings(spec: AblationSpec, extra: dict[str, Any], seed: int, teacher: Path | None) -> RunSettings:
+def _cell_settings(spec: AblationSpec, extra: dict[str, Any], seed: int) -> RunSettings:
     flags: dict[str, Any] = {"method.name": spec.method, "optim.iters": spec.iters, "runtime.seed": seed}
-    if teacher is not None:
-        flags["teacher.checkpoint"] = str(teacher)
     cell = [f"{key}={show_value(value)}" for key, value in extra.items()]
     return resolve_settings(spec.preset, flags, [*spec.overrides, *cell])
 
@@ -113,11 +111,10 @@ def plan_ablation(
             )
     elif root.exists() and any(root.iterdir()) and not record.is_file() and not force:
         raise RunFolderError(f"{root} exists and is not an ablation folder; choose another --output or pass --force")
-    teacher = demo_teacher_file(spec)  # the cached demo teacher's path (trained later, on first use)
     runs = []
     for cell in cells:
         for seed in cell.seeds if cell.seeds is not None else seeds:
-            settings = _cell_settings(spec, cell.changes, seed, teacher)
+            settings = _cell_settings(spec, cell.changes, seed)
             folder = root / cell.folder_name / f"seed-{seed}"
             settings.output = folder
             settings.runtime.teacher_cache = settings.runtime.teacher_cache or root / "teacher-cache"
@@ -203,10 +200,10 @@ def start_folder(plan: AblationPlan, fresh: bool = False) -> None:
 
 
 def ensure_demo_teacher(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None]) -> None:
-    """On the demo setting, the cached demo teacher (trained once, in a temporary folder)."""
-    if plan.demo and not demo_teacher_path(_demo_base(plan.spec)).is_file():
-        with tempfile.TemporaryDirectory(prefix="dckd-demo-teacher-") as tmp:
-            demo_teacher(_demo_base(plan.spec), Path(tmp), make_sink)
+    """Replace ``teacher.checkpoint=@demo`` in every cell by the demo teacher's file (the packaged
+    one, or one trained once on first use and cached)."""
+    for run in plan.runs:
+        run.settings = with_demo_teacher(run.settings, make_sink)
 
 
 def run_ablation(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None], say: Say) -> None:
@@ -248,13 +245,6 @@ def default_spec(
     if warm_iters is None:
         warm_iters = DEMO_WARMUP_ITERS if preset is None else 0
     base = None if baseline == "none" else baseline
-    return AblationSpec(preset or "demo", overrides, method, iters, warm_iters, base, demo_teacher=preset is None)
-
-
-def _demo_base(spec: AblationSpec) -> RunSettings:
-    return resolve_settings("demo", {"optim.iters": spec.iters}, spec.overrides)
-
-
-def demo_teacher_file(spec: AblationSpec) -> Path | None:
-    """Where the demo teacher is cached when the ablation runs on the demo setting (else None)."""
-    return demo_teacher_path(_demo_base(spec)) if spec.demo_teacher else None
+    demo = preset is None
+    warm = [f"optim.lr={DEMO_WARMUP_LR}"] if demo else []  # the demo's own warm-up recipe
+    return AblationSpec(preset or "demo", overrides, method, iters, warm_iters, base, warm, demo_teacher=demo)

@@ -11,7 +11,7 @@ from accelerate import Accelerator
 from torch import nn
 
 from dckd_cli.atomic import atomic_path
-from dckd_cli.catalog.architectures import pad_multiple
+from dckd_cli.catalog.architectures import REFERENCE_ARCHS, pad_multiple
 from dckd_cli.data.benchmarks import Benchmark, load_benchmark
 from dckd_cli.deploy.student_file import read_info
 from dckd_cli.engine.run_folder import RunFolder
@@ -71,10 +71,10 @@ def resolve_model(choice: ModelChoice, settings: RunSettings) -> ResolvedModel:
     if arch is None:
         raise CheckpointError("nothing to evaluate: pass --model ARCH, --checkpoint FILE or --run DIR")
     require_weights(arch, choice.size, choice.checkpoint, "--checkpoint")
-    official = arch != "bicubic" and choice.checkpoint is None
+    official = arch not in REFERENCE_ARCHS and choice.checkpoint is None
     model = build_with_weights(arch, choice.size, scale, task, choice.checkpoint, official=official)
-    if arch == "bicubic":
-        label = "bicubic"
+    if arch in REFERENCE_ARCHS:
+        label = arch
     elif choice.checkpoint is not None:
         label = choice.checkpoint.stem
     else:

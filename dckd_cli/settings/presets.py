@@ -14,12 +14,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.errors import DckdError
 from dckd_cli.settings.migrate import MOVED, migrate
 from dckd_cli.settings.schema import RunSettings
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # Installed wheels carry the presets inside the package; a source checkout keeps them at the top.
+DEMO_PRESET = "demo"
 PRESET_DIR = next((d for d in (_PACKAGE / "presets", _PACKAGE.parent / "presets") if d.is_dir()), _PACKAGE / "presets")
 
 
@@ -114,12 +116,15 @@ def resolve_settings(
 ) -> RunSettings:
     """Merge preset, typed flags (dotted keys, ``None`` = not given) and overrides; validate once."""
     # Each source is migrated on its own, so a moved key never overrides a later source's new key.
+    layers = [migrate(_nest(k, v)) for k, v in (flags or {}).items() if v is not None]
+    layers += [migrate(parse_override(text)) for text in overrides]
     merged: dict[str, Any] = migrate(load_preset(preset)) if preset else {}
-    for dotted, value in (flags or {}).items():
-        if value is not None:
-            merged = deep_merge(merged, migrate(_nest(dotted, value)))
-    for text in overrides:
-        merged = deep_merge(merged, migrate(parse_override(text)))
+    if preset == DEMO_PRESET:  # the demo composes with --task: the task's own demo sizes and scale
+        task = next((layer["task"] for layer in reversed(layers) if "task" in layer), merged.get("task", "sr"))
+        for dotted, value in TASKS[task].demo.items() if task in TASKS else ():
+            merged = deep_merge(merged, _nest(dotted, value))
+    for layer in layers:
+        merged = deep_merge(merged, layer)
     try:
         return RunSettings.model_validate(merged)
     except ValidationError as err:
