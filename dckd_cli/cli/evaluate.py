@@ -105,7 +105,7 @@ def evaluate_command(
     _check_free(save_images, force, "image folder")
     from dckd_cli.pipelines.evaluate import ModelChoice, run_evaluation, write_json  # torch loads here
     from dckd_cli.report.progress import image_progress
-    from dckd_cli.report.tables import dataset_table
+    from dckd_cli.report.tables import dataset_table, summary_table
 
     choice = ModelChoice(arch=model, size=size, checkpoint=checkpoint, run=run, weights=weights)
     with image_progress(console, quiet) as progress:
@@ -120,6 +120,11 @@ def evaluate_command(
         results = run_evaluation(choice, settings, save_images, on_start=on_start, on_image=on_image)
     for result in results:
         console.print(dataset_table(result, per_image=not quiet))
+    if len(results) > 1:
+        channel = results[0].channel.upper()
+        console.print(
+            summary_table(results, title=f"{results[0].model}: PSNR (dB) / SSIM ({channel}), x{results[0].scale}")
+        )
     if json_path is not None:
         write_json(json_path, results)
         console.print(f"wrote {json_path}")

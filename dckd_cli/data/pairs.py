@@ -152,11 +152,13 @@ class TrainingPatches(Dataset):
         length: int,
         seed: int = 0,
         flip_rotate: bool = True,
+        patch_of_sample: Callable[[int], int] | None = None,
     ):
         if not loaders:
             raise DatasetError("no training images")
         self.loaders = list(loaders)
         self.scale, self.patch, self.length, self.seed, self.flip_rotate = scale, patch, length, seed, flip_rotate
+        self.patch_of_sample = patch_of_sample  # a progressive schedule's patch side per sample index
         self._image = lru_cache(maxsize=None)(self._load)
 
     def _load(self, i: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -168,21 +170,21 @@ class TrainingPatches(Dataset):
             return None
         return lq, gt
 
-    def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _draw(self, rng: np.random.Generator, patch: int) -> tuple[np.ndarray, np.ndarray]:
         # Images smaller than a patch are skipped by drawing again (still a function of seed and index).
         for _ in range(64):
             pair = self._image(int(rng.integers(len(self.loaders))))
-            if pair is not None:
+            if pair is not None and min(pair[0].shape[:2]) >= patch:
                 return pair
-        raise DatasetError(f"training images are smaller than the {self.patch}-pixel patch; lower data.patch_size")
+        raise DatasetError(f"training images are smaller than the {patch}-pixel patch; lower data.patch_size")
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng((self.seed, index))
-        lq, gt = self._draw(rng)
-        p, s = self.patch, self.scale
+        p, s = self.patch if self.patch_of_sample is None else self.patch_of_sample(index), self.scale
+        lq, gt = self._draw(rng, p)
         top = int(rng.integers(lq.shape[0] - p + 1))
         left = int(rng.integers(lq.shape[1] - p + 1))
         lq_patch = lq[top : top + p, left : left + p]

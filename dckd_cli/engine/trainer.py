@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Subset
 from dckd_cli.catalog.architectures import pad_multiple
 from dckd_cli.data.benchmarks import check_benchmark, load_benchmark
 from dckd_cli.data.pairs import TrainingPatches, training_loaders
+from dckd_cli.data.schedule import Stage, StagedBatches
 from dckd_cli.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from dckd_cli.engine.ema import ModelEMA
 from dckd_cli.engine.optim import build_optimizer, build_scheduler
@@ -175,6 +176,8 @@ class Trainer:
     def batches(self, start: int) -> DataLoader:
         """Training batches from iteration ``start`` on: sample i depends on the seed and i alone."""
         s, acc = self.settings, self.accelerator
+        if s.data.progressive:
+            return self._staged_batches(start)
         per_step = s.data.batch_size * s.optim.grad_accum * acc.num_processes
         dataset = TrainingPatches(
             self.loaders, s.scale, s.data.patch_size, s.optim.iters * per_step, s.runtime.seed, s.data.augment
@@ -186,6 +189,22 @@ class Trainer:
             num_workers=s.data.workers,
             drop_last=True,
         )
+
+    def _staged_batches(self, start: int) -> DataLoader:
+        """Batches of a progressive patch / batch schedule (``data.progressive``)."""
+        s, acc = self.settings, self.accelerator
+        stages = [Stage(st.until, st.patch, st.batch) for st in s.data.progressive]
+        sampler = StagedBatches(stages, start, s.optim.iters, s.optim.grad_accum * acc.num_processes)
+        dataset = TrainingPatches(
+            self.loaders,
+            s.scale,
+            stages[0].patch,
+            sampler.samples,
+            s.runtime.seed,
+            s.data.augment,
+            patch_of_sample=sampler.patch_of_sample,
+        )
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=s.data.workers)
 
     def step(self, student: nn.Module, lq: torch.Tensor, gt: torch.Tensor, window: _Window) -> None:
         """One forward / backward / optimiser step (one micro-batch under gradient accumulation)."""

@@ -147,17 +147,19 @@ def run_demo(
     force: bool = False,
     seed: int | None = None,
     iters: int | None = None,
+    overrides: list[str] | None = None,
     make_sink: SinkFactory,
 ) -> DemoResult:
-    """The offline demo of ``task`` (default SR): warm-up, each demo method, then one table."""
+    """The offline demo of ``task`` (default SR): warm-up, each demo method, then one table.
+    ``overrides`` (``--set`` lines) change the demo's settings, e.g. a smaller patch."""
     from dckd_cli.data.benchmarks import load_benchmark
     from dckd_cli.pipelines.distill import distill
     from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
 
     if root.exists() and any(root.iterdir()) and not force:
         raise RunFolderError(f"{root} already exists; pass --force to overwrite it or choose another --output")
-    overrides = [f"runtime.seed={seed}"] if seed is not None else []
-    base = with_demo_teacher(resolve_settings(DEMO_PRESET, {"task": task, "optim.iters": iters}, overrides), make_sink)
+    flags = {"task": task, "optim.iters": iters, "runtime.seed": seed}
+    base = with_demo_teacher(resolve_settings(DEMO_PRESET, flags, overrides or []), make_sink)
     warmup = base.model_copy(deep=True)
     warmup.method.name, warmup.optim.iters, warmup.optim.lr = "scratch", DEMO_WARMUP_ITERS, DEMO_WARMUP_LR
     distill(warmup, root / "warmup", force=True, sink=make_sink("warm-up"))

@@ -24,15 +24,23 @@ def dataset_table(result: DatasetResult, per_image: bool = True) -> Table:
 
 
 def summary_table(results: list[DatasetResult], title: str = "Results") -> Table:
-    """Models as rows, datasets as PSNR / SSIM columns."""
+    """The papers' layout (Tables 1-4): models as rows, datasets as PSNR / SSIM columns, and
+    with several datasets an average column (the mean of the datasets' means)."""
     datasets = list(dict.fromkeys(r.dataset for r in results))
+    average = len(datasets) > 1
     table = Table(title=title, title_justify="left")
     table.add_column("model")
-    for name in datasets:
+    for name in [*datasets, *(["Average"] if average else [])]:
         table.add_column(f"{name} PSNR/SSIM", justify="right")
     for model in dict.fromkeys(r.model for r in results):
-        cells = {r.dataset: f"{r.psnr:.2f} / {r.ssim:.4f}" for r in results if r.model == model}
-        table.add_row(model, *[cells.get(d, "-") for d in datasets])
+        rows = {r.dataset: r for r in results if r.model == model}
+        cells = [f"{rows[d].psnr:.2f} / {rows[d].ssim:.4f}" if d in rows else "-" for d in datasets]
+        if average:
+            complete = len(rows) == len(datasets)
+            psnr = sum(r.psnr for r in rows.values()) / len(rows)
+            ssim = sum(r.ssim for r in rows.values()) / len(rows)
+            cells.append(f"{psnr:.2f} / {ssim:.4f}" if complete else "-")
+        table.add_row(model, *cells)
     return table
 
 

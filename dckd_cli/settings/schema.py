@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -27,6 +27,14 @@ Degradation = Literal["noise", "blur", "resize", "mix"]
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ProgressiveStage(Section):
+    """One stage of a progressive schedule: up to iteration ``until``, ``patch``-pixel inputs, batches of ``batch``."""
+
+    until: int = Field(ge=1)
+    patch: int = Field(ge=8)
+    batch: int = Field(ge=1)
 
 
 class DataSettings(Section):
@@ -54,11 +62,33 @@ class DataSettings(Section):
     )
     patch_size: int = Field(default=48, ge=8, description="training patch side in input (LQ) pixels")
     batch_size: int = Field(default=16, ge=1)
+    progressive: list[ProgressiveStage] = Field(
+        default_factory=list,
+        description="progressive patch / batch schedule (Restormer): [{until: ITER, patch: P, batch: B}, ...], "
+        "the last stage to the end; empty: data.patch_size and data.batch_size throughout",
+    )
     augment: bool = Field(default=True, description="random flips and 90-degree rotations")
     workers: int = Field(default=0, ge=0, description="DataLoader worker processes")
     skip_bad_images: bool = Field(
         default=False, description="leave unreadable training images out (with a warning) instead of refusing the run"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_stage(cls, raw: Any) -> Any:
+        """With a progressive schedule, patch_size / batch_size are its first stage's (what a dry
+        run and the estimates time)."""
+        stages = raw.get("progressive") if isinstance(raw, dict) else None
+        if isinstance(stages, list) and stages and isinstance(stages[0], dict):
+            raw = {**raw, "patch_size": stages[0].get("patch"), "batch_size": stages[0].get("batch")}
+        return raw
+
+    @model_validator(mode="after")
+    def _stages_in_order(self) -> DataSettings:
+        untils = [stage.until for stage in self.progressive]
+        if any(b <= a for a, b in zip(untils, untils[1:])):
+            raise ValueError(f"progressive: the stages' 'until' iterations must increase (got {untils})")
+        return self
 
     @model_validator(mode="after")
     def _val_not_test(self) -> DataSettings:
@@ -296,10 +326,13 @@ class RunSettings(Section):
                 raise ValueError(
                     f"{role}.arch '{arch}' does not fit task '{self.task}'; choose from {', '.join(allowed)}"
                 )
-            multiple, patch = pad_multiple(arch), self.data.patch_size
-            if patch % multiple:
-                raise ValueError(
-                    f"data.patch_size {patch} is not a multiple of {multiple}, which {role}.arch '{arch}' needs; "
-                    f"use {patch - patch % multiple or multiple} or {patch - patch % multiple + multiple}"
-                )
+            multiple = pad_multiple(arch)
+            patches = [("data.patch_size", self.data.patch_size)]
+            patches += [(f"data.progressive[{k}].patch", st.patch) for k, st in enumerate(self.data.progressive)]
+            for key, patch in patches:
+                if patch % multiple:
+                    raise ValueError(
+                        f"{key} {patch} is not a multiple of {multiple}, which {role}.arch '{arch}' needs; "
+                        f"use {patch - patch % multiple or multiple} or {patch - patch % multiple + multiple}"
+                    )
         return self
