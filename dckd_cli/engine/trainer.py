@@ -306,6 +306,7 @@ class Trainer:
             self.setup()
         s, acc = self.settings, self.accelerator
         start = self.restore() if resume else 0
+        self.method.iteration = start
         self.log.truncate_after(start)
         student, self.optimizer, batches = acc.prepare(self.student, self.optimizer, self.batches(start))
         self.ema.model.to(acc.device)

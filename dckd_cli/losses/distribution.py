@@ -37,13 +37,23 @@ def distribution_loss(
     codebook: torch.Tensor,
     sign: int = -1,
     temperature: float = 1.0,
+    form: str = "paper",
 ) -> torch.Tensor:
     """Eq. 9: ``-sum_k C_T(p, k) log C_S(p, k)``, averaged over pixels p.
+
+    ``form="released"`` is the authors' code: ``cross_entropy(C_S, C_T)`` with the already
+    softmaxed ``C_S`` taken as logits, i.e. ``-sum_k C_T log softmax(C_S)``. Its logits lie in
+    [0, 1], so the second softmax is nearly uniform and the gradient is damped: by the chain
+    rule through two softmaxes it is at most 1/4 of the paper form's per component, and
+    vanishes as C_S sharpens (docs/method.md).
 
     Only the student's features receive a gradient: the codebook belongs to the frozen
     encoder (the categories are fixed), and the teacher's distribution is a target.
     """
     codebook = codebook.detach()
     target = code_distribution(teacher_features.detach(), codebook, sign, temperature)
-    log_student = F.log_softmax(code_logits(student_features, codebook, sign, temperature), dim=1)
+    logits = code_logits(student_features, codebook, sign, temperature)
+    if form == "released":
+        logits = F.softmax(logits, dim=1)  # the released code's cross_entropy sees probabilities
+    log_student = F.log_softmax(logits, dim=1)
     return -(target * log_student).sum(dim=1).mean()

@@ -1,4 +1,10 @@
-"""Targets of the ``lcr`` term: ``op^-1(T(op(lq)))`` with a random op (identity with 1 - prob)."""
+"""Targets of the ``lcr`` term: ``op^-1(T(op(lq)))``.
+
+``mode="batch"``: with probability ``prob`` one op, drawn uniformly, for the whole batch
+(identity otherwise). ``mode="per-sample"`` (the released code): each op is applied to each
+sample independently with probability ``prob`` (so ops combine, e.g. invert + transpose),
+in the order of ``ops``; the inverse undoes them in reverse order.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +28,30 @@ class ConsistencyTargets:
         self, teacher: Callable[[torch.Tensor], torch.Tensor], lq: torch.Tensor, plain: Callable[[], torch.Tensor]
     ) -> torch.Tensor:
         """``plain()`` is the teacher's output on ``lq`` itself, reused when the identity is drawn."""
+        if self.cfg.mode == "per-sample":
+            return self._per_sample(teacher, lq, plain)
         if not self.cfg.ops or torch.rand((), generator=self.generator).item() >= self.cfg.prob:
             return plain()
         name = self.cfg.ops[int(torch.randint(len(self.cfg.ops), (), generator=self.generator))]
         forward, inverse = OPS[name]
         return inverse(teacher(forward(lq)))
+
+    def _per_sample(
+        self, teacher: Callable[[torch.Tensor], torch.Tensor], lq: torch.Tensor, plain: Callable[[], torch.Tensor]
+    ) -> torch.Tensor:
+        chosen = torch.rand((lq.shape[0], len(self.cfg.ops)), generator=self.generator) < self.cfg.prob
+        if not chosen.any():
+            return plain()
+
+        def apply(x: torch.Tensor, inverse: bool) -> torch.Tensor:
+            out = []
+            for i in range(x.shape[0]):
+                sample = x[i : i + 1]
+                order = list(enumerate(self.cfg.ops))
+                for k, name in reversed(order) if inverse else order:
+                    if chosen[i, k]:
+                        sample = OPS[name][1 if inverse else 0](sample)
+                out.append(sample)
+            return torch.cat(out)
+
+        return apply(teacher(apply(lq, inverse=False)), inverse=True)

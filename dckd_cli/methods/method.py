@@ -53,6 +53,7 @@ class Method:
         self, name: str, spec: MethodSpec, settings: RunSettings, student: nn.Module, teacher: nn.Module | None
     ):
         self.name, self.spec, self.settings = name, spec, settings
+        self.iteration = 0  # iterations done (the engine sets it on resume, after_step after each step)
         cfg = settings.method
         self.weights = active_weights(spec, settings)
         if not self.weights:
@@ -67,6 +68,11 @@ class Method:
         self.encoder_plan = EncoderPlan()
         if "encoder" in needs:
             self.encoder = self._encoder(settings)
+            if "ce" in self.weights and getattr(self.encoder, "codebook", None) is None:
+                raise MethodError(
+                    f"method.weights.ce: the encoder {settings.method.encoder.checkpoint} has no codebook, so the "
+                    "distribution mapping (L_ce) cannot run; set method.weights.ce=0 (DCR only) or use a VQGAN encoder"
+                )
             levels = tuple(cfg.encoder.layers) if "dcl" in self.weights else ()
             self.encoder_plan = EncoderPlan(levels, latents="ce" in self.weights)
         self.history: HistoryModel | None = None
@@ -122,7 +128,14 @@ class Method:
 
     def loss_terms(self, lq: torch.Tensor, gt: torch.Tensor, student_out: torch.Tensor) -> dict[str, torch.Tensor]:
         ctx = StepContext(self, lq, gt, student_out)
-        return {name: weight * TERMS[name].compute(ctx) for name, weight in self.weights.items()}
+        return {
+            name: weight * TERMS[name].compute(ctx) if self._on(name) else student_out.new_zeros(())
+            for name, weight in self.weights.items()
+        }
+
+    def _on(self, term: str) -> bool:
+        """``dcl`` waits ``method.dcl.start`` iterations (DCR off while a student from scratch is poor)."""
+        return term != "dcl" or self.iteration >= self.settings.method.dcl.start
 
     def to(self, device: torch.device) -> None:
         """Move the method's own networks (encoder, history model) to ``device``."""
@@ -132,6 +145,7 @@ class Method:
             self.history.model.to(device)
 
     def after_step(self, iteration: int, ema_student: nn.Module) -> None:
+        self.iteration = iteration
         if self.history is not None:
             source = ema_student if self.settings.method.dcl.history.source == "ema" else self.student
             self.history.maybe_update(iteration, source)

@@ -42,7 +42,7 @@ def _ce(ctx: StepContext) -> torch.Tensor:
     z_teacher = ctx.targets.latents
     assert z_student is not None and z_teacher is not None
     cfg = ctx.settings.ce
-    return distribution_loss(z_student, z_teacher, ctx.method.encoder.codebook, cfg.sign, cfg.temperature)
+    return distribution_loss(z_student, z_teacher, ctx.method.encoder.codebook, cfg.sign, cfg.temperature, cfg.form)
 
 
 TERMS: dict[str, Term] = {

@@ -120,7 +120,9 @@ def official_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return kept
 
 
-def load_encoder(path: Path, config: VQGANConfig | None = None, input_range: str = "0,1") -> VQGANEncoder:
+def load_encoder(
+    path: Path, config: VQGANConfig | None = None, input_range: str = "0,1", raw: dict | None = None
+) -> VQGANEncoder:
     """An encoder from a checkpoint in the official key layout (``.ckpt`` / ``.safetensors``).
 
     The config is read from a ``<file>.json`` beside the checkpoint when present (compact
@@ -131,7 +133,7 @@ def load_encoder(path: Path, config: VQGANConfig | None = None, input_range: str
     if config is None:
         config = VQGANConfig.from_json(sidecar.read_text()) if sidecar.is_file() else VQGANConfig()
     model = VQGANEncoder(config, input_range)
-    state = official_state(read_state_dict(path))
+    state = official_state(raw if raw is not None else read_state_dict(path))
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     bad = [k for k in expected if k in state and state[k].shape != expected[k].shape]
@@ -151,9 +153,10 @@ def build_decoder(config: VQGANConfig) -> nn.Module:
     return Decoder(**config.ddconfig())
 
 
-def resolve_encoder(checkpoint: Path | str | None, input_range: str = "0,1") -> VQGANEncoder:
+def resolve_encoder(checkpoint: Path | str | None, input_range: str = "0,1") -> nn.Module:
     """The encoder settings name: a path, ``imagenet`` (official, cached / downloaded), or
-    nothing (the compact encoder packaged with dckd)."""
+    nothing (the compact encoder packaged with dckd). A path is a VQGAN checkpoint or a
+    pretrained tiny-autoencoder encoder (``models/tiny_ae.py``), told apart by its keys."""
     if checkpoint is None:
         if not COMPACT_ENCODER.is_file():
             raise CheckpointError(f"{COMPACT_ENCODER}: the packaged compact encoder is missing; reinstall dckd")
@@ -161,4 +164,12 @@ def resolve_encoder(checkpoint: Path | str | None, input_range: str = "0,1") -> 
     if str(checkpoint) == "imagenet":
         path = fetch_to_cache(VQGAN_IMAGENET_URL, VQGAN_IMAGENET_FILE, flag="--set method.encoder.checkpoint=FILE")
         return load_encoder(path, VQGANConfig(), input_range)
-    return load_encoder(Path(checkpoint), input_range=input_range)
+    from dckd_cli.models.tiny_ae import TinyAEEncoder, is_tiny_ae
+
+    path = Path(checkpoint)
+    state = read_state_dict(path)
+    if is_tiny_ae(state):
+        if input_range != "0,1":
+            raise CheckpointError(f"{path}: a tiny-autoencoder encoder takes inputs in [0, 1]; drop input_range")
+        return TinyAEEncoder(state)
+    return load_encoder(path, input_range=input_range, raw=state)

@@ -189,6 +189,11 @@ class DclSettings(Section):
     """``dcl``, the contrastive term (Eq. 5), and where its negatives come from."""
 
     eps: float = Field(default=1e-7, gt=0)
+    start: int = Field(
+        default=0,
+        ge=0,
+        description="iterations before DCR switches on (L_dcl is not computed before); for runs from scratch",
+    )
     negatives: NegativeSettings = Field(default_factory=NegativeSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
 
@@ -198,6 +203,11 @@ class CeSettings(Section):
 
     sign: Literal[-1, 1] = Field(default=-1, description="-1: nearest code most likely (default); +1: as printed")
     temperature: float = Field(default=1.0, gt=0)
+    form: Literal["paper", "released"] = Field(
+        default="paper",
+        description="paper: Eq. 9, -sum C_T log C_S; released: the authors' code, a cross-entropy that takes the "
+        "already-softmaxed C_S as logits (a second softmax; see docs/method.md for its gradient)",
+    )
 
 
 class LcrSettings(Section):
@@ -206,6 +216,11 @@ class LcrSettings(Section):
     prob: float = Field(default=0.5, ge=0, le=1)
     ops: list[Literal["hflip", "vflip", "transpose", "invert"]] = Field(
         default_factory=lambda: ["hflip", "vflip", "transpose", "invert"]
+    )
+    mode: Literal["batch", "per-sample"] = Field(
+        default="batch",
+        description="batch: with probability prob one op for the whole batch; per-sample (released code): each op "
+        "applied to each sample independently with probability prob, so ops combine",
     )
 
 
