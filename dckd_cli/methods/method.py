@@ -48,6 +48,11 @@ def needs_of(terms: Iterable[str]) -> frozenset[str]:
     return frozenset().union(*(TERMS[t].needs for t in terms))
 
 
+# The released code's per-level weights (VQGAN, 5 levels); an encoder with fewer levels
+# takes the last entries (the deepest levels weigh most).
+RELEASED_LAYER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+
+
 class Method:
     def __init__(
         self, name: str, spec: MethodSpec, settings: RunSettings, student: nn.Module, teacher: nn.Module | None
@@ -73,7 +78,7 @@ class Method:
                     f"method.weights.ce: the encoder {settings.method.encoder.checkpoint} has no codebook, so the "
                     "distribution mapping (L_ce) cannot run; set method.weights.ce=0 (DCR only) or use a VQGAN encoder"
                 )
-            levels = tuple(cfg.encoder.layers) if "dcl" in self.weights else ()
+            levels = tuple(self.layers) if "dcl" in self.weights else ()
             self.encoder_plan = EncoderPlan(levels, latents="ce" in self.weights)
         self.history: HistoryModel | None = None
         self.generator: torch.Generator | None = None
@@ -97,17 +102,23 @@ class Method:
             )
         return FeatureTaps(student, s_paths, "student"), FeatureTaps(teacher, t_paths, "teacher")
 
-    @staticmethod
-    def _encoder(settings: RunSettings) -> nn.Module:
+    def _encoder(self, settings: RunSettings) -> nn.Module:
         from dckd_cli.models.vqgan import resolve_encoder
 
         cfg = settings.method.encoder
         encoder = resolve_encoder(cfg.checkpoint, cfg.input_range)
-        if max(cfg.layers) >= encoder.levels:
+        layers = cfg.layers if cfg.layers is not None else list(range(encoder.levels))
+        if max(layers) >= encoder.levels:
             raise MethodError(
-                f"method.encoder.layers {cfg.layers}: this encoder has levels 0..{encoder.levels - 1}; "
+                f"method.encoder.layers {layers}: this encoder has levels 0..{encoder.levels - 1}; "
                 f"choose layers among them"
             )
+        weights = cfg.layer_weights if cfg.layer_weights is not None else RELEASED_LAYER_WEIGHTS[-len(layers) :]
+        if len(weights) != len(layers):
+            raise MethodError(
+                f"method.encoder.layers {layers}: give method.encoder.layer_weights, one weight per layer"
+            )
+        self.layers, self.layer_weights = layers, list(weights)
         return encoder
 
     def _negatives(self, settings: RunSettings) -> None:

@@ -31,9 +31,7 @@ def _dcl(ctx: StepContext) -> torch.Tensor:
     """Eq. 5: anchor = student output, positive = teacher output, negatives from the method's source."""
     anchor, _ = ctx.anchor
     targets = ctx.targets
-    return contrastive_loss(
-        anchor, targets.positive, targets.negatives, ctx.settings.encoder.layer_weights, ctx.settings.dcl.eps
-    )
+    return contrastive_loss(anchor, targets.positive, targets.negatives, ctx.method.layer_weights, ctx.settings.dcl.eps)
 
 
 def _ce(ctx: StepContext) -> torch.Tensor:

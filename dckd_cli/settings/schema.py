@@ -142,15 +142,23 @@ class EncoderSettings(Section):
     input_range: Literal["0,1", "-1,1"] = Field(
         default="0,1", description="'0,1' feeds images as the released code does; '-1,1' is what VQGAN was trained on"
     )
-    layers: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], description="resolution levels tapped")
-    layer_weights: list[float] = Field(default_factory=lambda: [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0])
+    layers: list[int] | None = Field(
+        default=None, description="resolution levels tapped; empty: every level of the encoder"
+    )
+    layer_weights: list[float] | None = Field(
+        default=None,
+        description="weight per tapped level; empty: the released [1/32, 1/16, 1/8, 1/4, 1], its last entries "
+        "for an encoder with fewer levels",
+    )
 
     @model_validator(mode="after")
     def _same_length(self) -> EncoderSettings:
-        if len(self.layers) != len(self.layer_weights) or not self.layers:
-            raise ValueError("layers and layer_weights need the same, non-zero length")
-        if min(self.layers) < 0:
-            raise ValueError("layers are resolution levels counted from 0")
+        if self.layers is not None and (not self.layers or min(self.layers) < 0):
+            raise ValueError("layers are resolution levels counted from 0 (at least one)")
+        if self.layer_weights is not None and len(self.layer_weights) != len(self.layers or self.layer_weights):
+            raise ValueError("layers and layer_weights need the same length")
+        if self.layer_weights is not None and self.layers is None:
+            raise ValueError("layer_weights needs layers (the levels they weigh)")
         return self
 
 
