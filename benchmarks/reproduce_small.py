@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="dckd variants to run ('' for none)")
     parser.add_argument("--variant-seeds", default="0", help="seeds the variants run on")
     parser.add_argument("--long-iters", type=int, default=1200, help="budget check: logits and dckd this long (0: off)")
-    parser.add_argument("--report", type=Path, default=Path("docs/results.md"))
+    parser.add_argument("--report", type=Path, default=Path("docs/results-warmstart.md"))
     args = parser.parse_args()
     began = time.perf_counter()
     unknown = [v for v in args.variants.split(",") if v and v not in VARIANTS]
