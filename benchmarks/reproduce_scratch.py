@@ -198,15 +198,12 @@ def main() -> None:
     unknown = [a for a in wanted if a not in known]
     if unknown:
         parser.error(f"--ablations: unknown {', '.join(unknown)}; known: {', '.join(known)}")
-    # seed-major: a seed's whole main table before the next seed, so a stopped run leaves complete pairs
-    order = [
-        "scratch",
-        "logits",
-        "dckd-taesana",
-        "dckd-vqgan",
-        *[n for n in main if n not in ("scratch", "logits", "dckd-taesana", "dckd-vqgan")],
-    ]
-    cells = [Cell(name, main[name], {"run": name}, seeds=(seed,)) for seed in seeds for name in order]
+    # the calibration pair (scratch, logits) on every seed first, then the DCKD cells seed by
+    # seed, then the ablations: a stopped run leaves complete pairs behind
+    pair = ["scratch", "logits"]
+    cells = [Cell(name, main[name], {"run": name}, seeds=(seed,)) for seed in seeds for name in pair]
+    rest = ["dckd-taesana", "dckd-vqgan", *[n for n in main if n not in (*pair, "dckd-taesana", "dckd-vqgan")]]
+    cells += [Cell(name, main[name], {"run": name}, seeds=(seed,)) for seed in seeds for name in rest]
     ablations = []
     for name in wanted:
         changes = dict(known[name][1])

@@ -57,7 +57,7 @@ def ablate_command(
     iters: opt.ItersOpt = None,
     warm_iters: Annotated[
         Optional[int],
-        typer.Option("--warm-iters", help="Shared scratch warm start per seed (default: 200 on the demo, else 0)."),
+        typer.Option("--warm-iters", help="Shared scratch warm start per seed (default: 1000 on the demo, else 0)."),
     ] = None,
     teacher_checkpoint: opt.TeacherCkptOpt = None,
     data_root: opt.DataRootOpt = None,
