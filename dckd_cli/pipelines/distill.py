@@ -62,13 +62,27 @@ class DryRun:
 
 
 def dry_run(settings: RunSettings, steps: int = 2) -> DryRun:
-    """Check data, checkpoints, encoder and settings, run ``steps`` training steps; write nothing."""
+    """Check data, checkpoints, encoder and settings, run ``steps`` training steps; write nothing.
+    A demo teacher not trained yet is timed with random weights of its architecture."""
+    import tempfile
+
+    from safetensors.torch import save_file
+
     from dckd_cli.engine.memory import peak_memory_mb, reset_peak_memory
     from dckd_cli.engine.trainer import Trainer
+    from dckd_cli.models.zoo import build_model
+    from dckd_cli.pipelines.demo import is_demo_teacher, needs_teacher
 
-    trainer = Trainer(with_demo_teacher(settings, lambda _label: None, train_missing=False), Path("/nonexistent"))
-    trainer.setup()  # every check a real run makes before its folder is touched
-    device = trainer.accelerator.device
-    reset_peak_memory(device)
-    seconds = trainer.time_steps(steps)
+    resolved = with_demo_teacher(settings, lambda _label: None, train_missing=False)
+    with tempfile.TemporaryDirectory(prefix="dckd-dry-run-") as tmp:
+        if is_demo_teacher(resolved) and needs_teacher(resolved):
+            stand_in = Path(tmp) / "teacher.safetensors"
+            model = build_model(resolved.teacher.arch, resolved.teacher.size, resolved.scale)
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(stand_in))
+            resolved.teacher.checkpoint = stand_in
+        trainer = Trainer(resolved, Path("/nonexistent"))
+        trainer.setup()  # every check a real run makes before its folder is touched
+        device = trainer.accelerator.device
+        reset_peak_memory(device)
+        seconds = trainer.time_steps(steps)
     return DryRun(seconds, peak_memory_mb(device), settings.optim.iters, str(device))

@@ -166,3 +166,14 @@ def test_demo_preset_needs_no_teacher_checkpoint(task: str, tmp_path: Path, monk
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "@demo" not in (tmp_path / "r" / "settings.yaml").read_text()  # the resolved file is recorded
+
+
+def test_dry_run_of_a_demo_whose_teacher_is_not_trained_yet(tmp_path: Path):
+    """Timed with random teacher weights of the demo architecture; nothing is trained or cached."""
+    from dckd_cli.cache import cache_dir
+
+    args = ["distill", "--preset", "demo", "--task", "derain", "--method", "logits", "--dry-run"]
+    result = runner.invoke(app, [*args, "--set", "data.patch_size=16"])
+    assert result.exit_code == 0, result.output
+    assert "nothing was written" in result.output and "s/it" in result.output
+    assert not (cache_dir() / "demo").exists()
