@@ -80,7 +80,8 @@ class DataSettings(Section):
         run and the estimates time)."""
         stages = raw.get("progressive") if isinstance(raw, dict) else None
         if isinstance(stages, list) and stages and isinstance(stages[0], dict):
-            raw = {**raw, "patch_size": stages[0].get("patch"), "batch_size": stages[0].get("batch")}
+            first = {"patch_size": stages[0].get("patch"), "batch_size": stages[0].get("batch")}
+            raw = {**raw, **first}
         return raw
 
     @model_validator(mode="after")
