@@ -43,12 +43,9 @@ def distribution_loss(
 
     ``form="released"`` is the authors' code: ``cross_entropy(C_S, C_T)`` with the already
     softmaxed ``C_S`` taken as logits, i.e. ``-sum_k C_T log softmax(C_S)``. Its logits lie in
-    [0, 1], so the second softmax is nearly uniform and the gradient is damped: by the chain
-    rule through two softmaxes it is at most 1/4 of the paper form's per component, and
-    vanishes as C_S sharpens (docs/method.md).
-
-    Only the student's features receive a gradient: the codebook belongs to the frozen
-    encoder (the categories are fixed), and the teacher's distribution is a target.
+    [0, 1], so the second softmax is nearly uniform; the gradient on the student's code
+    logits becomes ``C_S * (g - <C_S, g>)`` with ``g = softmax(C_S) - C_T`` and is much
+    weaker than the paper form's ``C_S - C_T`` (docs/method.md).
     """
     codebook = codebook.detach()
     target = code_distribution(teacher_features.detach(), codebook, sign, temperature)
