@@ -3,7 +3,8 @@
 These make the offline demo and the tests realistic enough to train on; they are stand-ins,
 never benchmark numbers (GoPro / HIDE / the rain sets are real data with their own layouts).
 
-* Motion blur: the camera path is a random walk with inertia (a velocity that turns a little
+* Motion blur (path 3-13 px: GoPro's typical smear, learnable by a CPU-sized demo model):
+  the camera path is a random walk with inertia (a velocity that turns a little
   at each step, plus jitter), rasterised with sub-pixel weights into a kernel, then optionally
   softened by a small Gaussian (defocus). Path length and curvature vary per kernel, so the
   kernels range from short straight smears to long curved ones, as in GoPro's averaged frames.
@@ -25,10 +26,10 @@ import numpy as np
 @dataclass(frozen=True)
 class MotionBlur:
     size: int = 25  # kernel side (odd); the path is scaled to fit it
-    length: tuple[float, float] = (5.0, 21.0)  # path length in pixels
+    length: tuple[float, float] = (3.0, 13.0)  # path length in pixels
     curvature: tuple[float, float] = (0.0, 0.35)  # max turn per step, in radians
     jitter: float = 0.15  # random shake added to each step (pixels)
-    defocus: tuple[float, float] = (0.0, 0.8)  # sigma of an extra Gaussian (0: none)
+    defocus: tuple[float, float] = (0.0, 0.6)  # sigma of an extra Gaussian (0: none)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from dckd_cli.settings.schema import RunSettings
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # A trained demo teacher: this many iterations of scratch training on the built-in images.
 DEMO_TEACHER_ITERS = 1000
+# Bumped when a built-in stand-in changes, so a teacher cached for older inputs is not reused.
+STAND_IN_VERSIONS = {"bicubic": 1, "motion-blur": 2, "rain": 1}
 DEMO_TEACHER_OVERRIDES = {"optim.lr": 1e-3, "data.batch_size": 16}
 DEMO_METHODS = ("scratch", "logits", "dckd")
 # Every demo method continues from one shared scratch warm-up: from a random start the first
@@ -66,7 +68,9 @@ def packaged_teacher(task: str, scale: int) -> Path | None:
 def demo_teacher_path(settings: RunSettings) -> Path:
     """Where the trained demo teacher of ``settings``' task, architecture, size and scale is cached."""
     t = settings.teacher
-    name = f"teacher-{settings.task}-{t.arch}-{t.size}-x{settings.scale}-{DEMO_TEACHER_ITERS}.safetensors"
+    version = STAND_IN_VERSIONS[TASKS[settings.task].stand_in]
+    tag = f"{settings.task}-{t.arch}-{t.size}-x{settings.scale}-{DEMO_TEACHER_ITERS}-v{version}"
+    name = f"teacher-{tag}.safetensors"
     return cache_dir() / "demo" / name
 
 
