@@ -41,9 +41,10 @@ DEMO_METHODS = ("scratch", "logits", "dckd")
 # minutes of training, not the methods, would decide the table.
 DEMO_WARMUP_ITERS = 1000
 DEMO_WARMUP_LR = 1e-3
-# Seed-to-seed spread of a paired difference between two demo methods (PSNR dB, std over
-# seeds; docs/results.md, "The demo"): differences below twice this are not a ranking.
-DEMO_SEED_SPREAD_DB = 0.03
+# Seed-to-seed spread of a paired difference between two demo methods (PSNR dB, the std of
+# logits - scratch over seeds 0-2; docs/results.md, "The offline demo"), per task where it has
+# been measured: differences below twice this are not a ranking.
+DEMO_SEED_SPREAD_DB: dict[str, float] = {"sr": 0.03}
 
 SinkFactory = Callable[[str], ProgressSink | None]
 
@@ -120,7 +121,7 @@ class DemoResult:
     note: str
 
 
-def _demo_note(results: list[DatasetResult]) -> str:
+def _demo_note(results: list[DatasetResult], task: str) -> str:
     """One honest line on what the table can and cannot say."""
     scores = {r.model: r.psnr for r in results}
     reference, methods = results[0].model, [m for m in DEMO_METHODS if m in scores]
@@ -131,15 +132,21 @@ def _demo_note(results: list[DatasetResult]) -> str:
         f"every student is {'above' if above else 'NOT above'} {reference} "
         f"(by {gains:+.2f} dB on average); the teacher is at {scores['teacher'] - scores[reference]:+.2f} dB"
     ]
-    if spread < 2 * DEMO_SEED_SPREAD_DB:
+    noise = DEMO_SEED_SPREAD_DB.get(task)
+    if noise is None:
         lines.append(
-            f"the methods differ by {spread:.3f} dB, less than twice the seed-to-seed spread of this demo "
-            f"(about {DEMO_SEED_SPREAD_DB} dB): one seed cannot rank them; run `dckd ablate` with --seeds 0,1,2"
+            f"the methods span {spread:.3f} dB on one seed, and this demo's seed-to-seed spread has not been "
+            "measured: an illustration, not a ranking (`dckd ablate --seeds 0,1,2` pairs methods over seeds)"
+        )
+    elif spread < 2 * noise:
+        lines.append(
+            f"the methods differ by {spread:.3f} dB, less than twice this demo's seed-to-seed spread "
+            f"(about {noise} dB): one seed cannot rank them; `dckd ablate --seeds 0,1,2` pairs them over seeds"
         )
     else:
         lines.append(
-            f"the methods span {spread:.3f} dB (seed-to-seed spread of this demo: about {DEMO_SEED_SPREAD_DB} dB); "
-            "one seed is an illustration, not a ranking: `dckd ablate --seeds 0,1,2` pairs them over seeds"
+            f"the methods span {spread:.3f} dB (this demo's seed-to-seed spread: about {noise} dB); one seed "
+            "is an illustration, not a ranking: `dckd ablate --seeds 0,1,2` pairs them over seeds"
         )
     return "; ".join(lines)
 
@@ -188,4 +195,4 @@ def run_demo(
         results += evaluate(
             resolved.model, [bench], task=base.task, scale=base.scale, model_name=label, multiple=resolved.multiple
         )
-    return DemoResult(results, folders, base.task, base.scale, _demo_note(results))
+    return DemoResult(results, folders, base.task, base.scale, _demo_note(results, base.task))
