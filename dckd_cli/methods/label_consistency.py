@@ -43,11 +43,12 @@ class ConsistencyTargets:
         if not chosen.any():
             return plain()
 
+        order = list(enumerate(self.cfg.ops))
+
         def apply(x: torch.Tensor, inverse: bool) -> torch.Tensor:
             out = []
             for i in range(x.shape[0]):
                 sample = x[i : i + 1]
-                order = list(enumerate(self.cfg.ops))
                 for k, name in reversed(order) if inverse else order:
                     if chosen[i, k]:
                         sample = OPS[name][1 if inverse else 0](sample)

@@ -20,7 +20,6 @@ distribution mapping (L_ce) needs one, so it refuses these encoders (``methods/m
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -120,9 +119,3 @@ class TinyAEEncoder(nn.Module):
             if index in wanted:
                 taps[wanted[index]] = h
         return [taps[level] for level in levels], (h if latents else None)
-
-
-def load_tiny_ae(path: Path) -> TinyAEEncoder:
-    from dckd_cli.models.checkpoints import read_state_dict
-
-    return TinyAEEncoder(read_state_dict(path))

@@ -23,11 +23,12 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from taming.modules.diffusionmodules.model import Decoder, Encoder, nonlinearity
 
+from dckd_cli.assets import ASSETS
 from dckd_cli.models.checkpoints import CheckpointError, fetch_to_cache, read_state_dict
 
 VQGAN_IMAGENET_URL = "https://heibox.uni-heidelberg.de/d/8088892a516d4e3baf92/files/?p=%2Fckpts%2Flast.ckpt&dl=1"
 VQGAN_IMAGENET_FILE = "vqgan_imagenet_f16_1024.ckpt"
-COMPACT_ENCODER = Path(__file__).resolve().parent.parent / "assets" / "vqgan_compact.safetensors"
+COMPACT_ENCODER = ASSETS / "vqgan_compact.safetensors"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dckd_cli.assets import ASSETS
 from dckd_cli.atomic import atomic_path
 from dckd_cli.catalog.architectures import reference_for
 from dckd_cli.catalog.methods import METHODS
@@ -30,7 +31,6 @@ from dckd_cli.models.checkpoints import cache_dir
 from dckd_cli.settings.presets import DEMO_PRESET, resolve_settings
 from dckd_cli.settings.schema import RunSettings
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # A trained demo teacher: this many iterations of scratch training on the built-in images.
 DEMO_TEACHER_ITERS = 1000
 # Bumped when a built-in stand-in changes, so a teacher cached for older inputs is not reused.
