@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--history-steps", default="25,50,75")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: torch's choice)")
     parser.add_argument("--star", action="store_true", help="also dckd-star with each encoder on every seed")
+    parser.add_argument("--pairs-only", action="store_true", help="only the calibration pair (scratch, logits)")
     parser.add_argument("--ablations", default="all", help="ablation cells on --ablation-seed ('' for none)")
     parser.add_argument("--ablation-seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=Path("docs/results"), help="where the students are kept")
@@ -204,9 +205,13 @@ def main() -> None:
     pair = ["scratch", "logits"]
     cells = [Cell(name, main[name], {"run": name}, seeds=(seed,)) for seed in seeds for name in pair]
     rest = ["dckd-taesana", "dckd-vqgan", *[n for n in main if n not in (*pair, "dckd-taesana", "dckd-vqgan")]]
-    cells += [Cell(name, main[name], {"run": name}, seeds=(seed,)) for seed in seeds for name in rest]
+    cells += (
+        []
+        if args.pairs_only
+        else [Cell(name, main[name], {"run": name}, seeds=(seed,)) for seed in seeds for name in rest]
+    )
     ablations = []
-    for name in wanted:
+    for name in [] if args.pairs_only else wanted:
         changes = dict(known[name][1])
         if changes.get("method.dcl.start") == -1:
             changes["method.dcl.start"] = args.iters // 2

@@ -81,6 +81,14 @@ class DataSettings(Section):
         stages = raw.get("progressive") if isinstance(raw, dict) else None
         if isinstance(stages, list) and stages and isinstance(stages[0], dict):
             first = {"patch_size": stages[0].get("patch"), "batch_size": stages[0].get("batch")}
+            for key, value in first.items():
+                given = raw.get(key)
+                if given is not None and value is not None and str(given) != str(value):
+                    stage = "patch" if key == "patch_size" else "batch"
+                    raise ValueError(
+                        f"{key} {given} conflicts with progressive (its first stage's {stage} is {value}); "
+                        "set data.progressive=[] to train at one size throughout, or change the stages"
+                    )
             raw = {**raw, **first}
         return raw
 

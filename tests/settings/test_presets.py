@@ -101,8 +101,13 @@ def test_patch_size_must_fit_the_unet_depth():
     assert "data.patch_size 100 is not a multiple of 8" in message and "use 96 or 104" in message
     assert "\n" not in message.strip()
     assert resolve_settings("deblur-restormer", {"data.patch_size": 96, "data.progressive": []}).data.patch_size == 96
-    # with the preset's progressive schedule, the patch and batch are its first stage's
-    assert resolve_settings("deblur-restormer", {"data.patch_size": 96}).data.patch_size == 128
+    # with the preset's progressive schedule, the patch and batch are its first stage's: a
+    # different one given beside it is refused, not silently replaced
+    assert resolve_settings("deblur-restormer").data.patch_size == 128
+    with pytest.raises(SettingsError) as conflict:
+        resolve_settings("deblur-restormer", {"data.patch_size": 96})
+    assert "patch_size 96 conflicts with progressive (its first stage's patch is 128)" in str(conflict.value)
+    assert "data.progressive=[]" in str(conflict.value) and "\n" not in str(conflict.value).strip()
     with pytest.raises(SettingsError, match="multiple of 16, which teacher.arch 'nafnet'"):
         resolve_settings("deblur-nafnet", {"data.patch_size": 200})
 
