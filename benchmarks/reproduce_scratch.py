@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: torch's choice)")
     parser.add_argument("--star", action="store_true", help="also dckd-star with each encoder on every seed")
     parser.add_argument("--pairs-only", action="store_true", help="only the calibration pair (scratch, logits)")
+    parser.add_argument("--cells", default="all", help="main-table cells to run after the pair (comma list)")
     parser.add_argument("--ablations", default="all", help="ablation cells on --ablation-seed ('' for none)")
     parser.add_argument("--ablation-seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=Path("docs/results"), help="where the students are kept")
@@ -205,6 +206,11 @@ def main() -> None:
     pair = ["scratch", "logits"]
     cells = [Cell(name, main[name], {"run": name}, seeds=(seed,)) for seed in seeds for name in pair]
     rest = ["dckd-taesana", "dckd-vqgan", *[n for n in main if n not in (*pair, "dckd-taesana", "dckd-vqgan")]]
+    if args.cells != "all":
+        picked = [c for c in args.cells.split(",") if c]
+        if unknown_cells := [c for c in picked if c not in main]:
+            parser.error(f"--cells: unknown {', '.join(unknown_cells)}; known: {', '.join(main)}")
+        rest = [n for n in rest if n in picked]
     cells += (
         []
         if args.pairs_only

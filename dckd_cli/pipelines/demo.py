@@ -31,8 +31,8 @@ from dckd_cli.models.checkpoints import cache_dir
 from dckd_cli.settings.presets import DEMO_PRESET, resolve_settings
 from dckd_cli.settings.schema import RunSettings
 
-# A trained demo teacher: this many iterations of scratch training on the built-in images.
-DEMO_TEACHER_ITERS = 1000
+# A trained demo teacher: this many iterations of scratch training on the built-in images, per task.
+DEMO_TEACHER_ITERS: dict[str, int] = {"sr": 1000, "deblur": 1000, "derain": 1000}
 # Bumped when a built-in stand-in changes, so a teacher cached for older inputs is not reused.
 STAND_IN_VERSIONS = {"bicubic": 1, "motion-blur": 2, "rain": 1}
 DEMO_TEACHER_OVERRIDES = {"optim.lr": 1e-3, "data.batch_size": 16}
@@ -70,7 +70,7 @@ def demo_teacher_path(settings: RunSettings) -> Path:
     """Where the trained demo teacher of ``settings``' task, architecture, size and scale is cached."""
     t = settings.teacher
     version = STAND_IN_VERSIONS[TASKS[settings.task].stand_in]
-    tag = f"{settings.task}-{t.arch}-{t.size}-x{settings.scale}-{DEMO_TEACHER_ITERS}-v{version}"
+    tag = f"{settings.task}-{t.arch}-{t.size}-x{settings.scale}-{DEMO_TEACHER_ITERS[settings.task]}-v{version}"
     name = f"teacher-{tag}.safetensors"
     return cache_dir() / "demo" / name
 
@@ -86,7 +86,7 @@ def train_demo_teacher(settings: RunSettings, make_sink: SinkFactory) -> Path:
         "method.name": "scratch",
         "student.arch": settings.teacher.arch,
         "student.size": settings.teacher.size,
-        "optim.iters": DEMO_TEACHER_ITERS,
+        "optim.iters": DEMO_TEACHER_ITERS[settings.task],
         **DEMO_TEACHER_OVERRIDES,
     }
     teacher_settings = resolve_settings(DEMO_PRESET, flags, [f"runtime.seed={settings.runtime.seed}"])

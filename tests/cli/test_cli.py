@@ -147,7 +147,7 @@ def test_distill_task_alone_runs_that_tasks_demo(tmp_path: Path, monkeypatch):
     from dckd_cli.cache import cache_dir
     from dckd_cli.pipelines import demo
 
-    monkeypatch.setattr(demo, "DEMO_TEACHER_ITERS", 2)
+    monkeypatch.setattr(demo, "DEMO_TEACHER_ITERS", dict.fromkeys(demo.DEMO_TEACHER_ITERS, 2))
     monkeypatch.setattr(demo, "DEMO_WARMUP_ITERS", 2)
     root = tmp_path / "demo"
     result = runner.invoke(app, ["distill", "--task", "derain", "--output", str(root), "--iters", "2", "-q"])
@@ -161,7 +161,7 @@ def test_demo_preset_needs_no_teacher_checkpoint(task: str, method: str, tmp_pat
     """SR: the packaged DCTLSA (FAKD taps its LR_conv, found by class name); scale 1: a trained NAFNet."""
     from dckd_cli.pipelines import demo
 
-    monkeypatch.setattr(demo, "DEMO_TEACHER_ITERS", 2)
+    monkeypatch.setattr(demo, "DEMO_TEACHER_ITERS", dict.fromkeys(demo.DEMO_TEACHER_ITERS, 2))
     args = ["distill", "--preset", "demo", "--task", task, "--method", method, "--iters", "2"]
     args += ["--set", "data.patch_size=16", "--set", "teacher.size=tiny", "--output", str(tmp_path / "r"), "-q"]
     result = runner.invoke(app, args)
