@@ -32,7 +32,7 @@ from dckd_cli.settings.presets import DEMO_PRESET, resolve_settings
 from dckd_cli.settings.schema import RunSettings
 
 # A trained demo teacher: this many iterations of scratch training on the built-in images, per task.
-DEMO_TEACHER_ITERS: dict[str, int] = {"sr": 1000, "deblur": 1000, "derain": 1000}
+DEMO_TEACHER_ITERS: dict[str, int] = {"sr": 1000, "deblur": 3000, "derain": 1000}
 # Bumped when a built-in stand-in changes, so a teacher cached for older inputs is not reused.
 STAND_IN_VERSIONS = {"bicubic": 1, "motion-blur": 2, "rain": 1}
 DEMO_TEACHER_OVERRIDES = {"optim.lr": 1e-3, "data.batch_size": 16}
