@@ -123,12 +123,23 @@ def resolve_settings(
         task = next((layer["task"] for layer in reversed(layers) if "task" in layer), merged.get("task", "sr"))
         for dotted, value in TASKS[task].demo.items() if task in TASKS else ():
             merged = deep_merge(merged, _nest(dotted, value))
+    merged = _without_superseded_sizes(merged, layers)
     for layer in layers:
         merged = deep_merge(merged, layer)
     try:
         return RunSettings.model_validate(merged)
     except ValidationError as err:
         raise SettingsError(format_errors(err)) from None
+
+
+def _without_superseded_sizes(preset: dict[str, Any], layers: list[dict[str, Any]]) -> dict[str, Any]:
+    """A progressive schedule given on the command line replaces the preset's patch and batch
+    sizes (its first stage gives them); sizes the user gives beside it can still conflict."""
+    given = any(isinstance(layer.get("data"), Mapping) and layer["data"].get("progressive") for layer in layers)
+    if not given or not isinstance(preset.get("data"), Mapping):
+        return preset
+    data = {k: v for k, v in preset["data"].items() if k not in ("patch_size", "batch_size")}
+    return {**preset, "data": data}
 
 
 def _nest(dotted: str, value: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Behaviour pinned across refactors: every method's term values and student gradient.
 
-Tiny seeded models and a fixed batch, in float64 (so the values do not depend on the CPU's
-float32 kernels or the torch version); two consecutive steps (so generators and history
+Tiny seeded models and a fixed batch, in float64 (so the values depend on the CPU and the
+torch version only at rounding level: the signed gradient checksum moved by 1e-8 between two
+x86 machines, within 1e-6 of the absolute one); two consecutive steps (so generators and history
 updates advance). ``golden_terms.json`` was recorded once, on the code before methods became
 terms; regenerate it only for an intended change of behaviour, with
 ``DCKD_WRITE_GOLDEN=1 pytest tests/methods/test_golden.py``.
@@ -72,4 +73,6 @@ def test_every_method_matches_the_recorded_terms_and_gradient(dckd_settings):
     for method, values in expected.items():
         assert sorted(recorded[method]) == sorted(values), method
         for key, numbers in values.items():
-            assert recorded[method][key] == pytest.approx(numbers, rel=RTOL), f"{method} {key}"
+            # a signed checksum can cancel to near zero: its error scales with the absolute sum
+            scale = abs(numbers[0]) * RTOL if key.endswith(".grad") else 0.0
+            assert recorded[method][key] == pytest.approx(numbers, rel=RTOL, abs=scale), f"{method} {key}"

@@ -108,6 +108,12 @@ def test_patch_size_must_fit_the_unet_depth():
         resolve_settings("deblur-restormer", {"data.patch_size": 96})
     assert "patch_size 96 conflicts with progressive (its first stage's patch is 128)" in str(conflict.value)
     assert "data.progressive=[]" in str(conflict.value) and "\n" not in str(conflict.value).strip()
+    # a schedule given by the user replaces the preset's sizes; sizes given beside it still conflict
+    stages = [{"until": 10, "patch": 16, "batch": 2}, {"until": 20, "patch": 32, "batch": 1}]
+    demo = resolve_settings("demo", {"task": "deblur"}, [f"data.progressive={stages}"])
+    assert (demo.data.patch_size, demo.data.batch_size) == (16, 2)
+    with pytest.raises(SettingsError, match="batch_size 4 conflicts with progressive"):
+        resolve_settings("demo", {"task": "deblur", "data.batch_size": 4}, [f"data.progressive={stages}"])
     with pytest.raises(SettingsError, match="multiple of 16, which teacher.arch 'nafnet'"):
         resolve_settings("deblur-nafnet", {"data.patch_size": 200})
 
