@@ -161,7 +161,12 @@ def export_students(root: Path, names: list[str], seeds: list[int], out: Path) -
                     "scores": json.loads(run.scores.read_text())["results"],
                 }
             )
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    listed = out / "manifest.json"
+    kept = {m["file"] for m in manifest}
+    for old in json.loads(listed.read_text()) if listed.is_file() else []:  # students of cells not kept
+        if old["file"] not in kept:
+            (out / old["file"]).unlink(missing_ok=True)
+    listed.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
