@@ -112,6 +112,7 @@ def base_overrides(shared: Path, args: argparse.Namespace) -> list[str]:
         f"optim.ema_decay={args.ema}",
         f"method.dcl.history.steps=[{args.history_steps}]",
         *([f"runtime.threads={args.threads}"] if args.threads else []),
+        *([f"runtime.teacher_cache={args.teacher_cache}"] if args.teacher_cache else []),
     ]
 
 
@@ -188,6 +189,13 @@ def main() -> None:
     parser.add_argument("--ema", type=float, default=0.99)
     parser.add_argument("--history-steps", default="25,50,75")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: torch's choice)")
+    parser.add_argument(
+        "--teacher-cache",
+        type=Path,
+        default=None,
+        help="memoised teacher outputs (default: OUTPUT/teacher-cache); a variant with the same seeds, "
+        "patch and batch reads another run's",
+    )
     parser.add_argument("--star", action="store_true", help="also dckd-star with each encoder on every seed")
     parser.add_argument("--pairs-only", action="store_true", help="only the calibration pair (scratch, logits)")
     parser.add_argument("--cells", default="all", help="main-table cells to run after the pair (comma list)")

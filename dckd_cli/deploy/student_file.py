@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 
+from dckd_cli.atomic import atomic_path
 from dckd_cli.catalog.architectures import ARCHITECTURES, pad_multiple
 from dckd_cli.models.checkpoints import CheckpointError, build_with_weights
 
@@ -87,9 +88,29 @@ def read_info(path: Path) -> StudentInfo | None:
         raise CheckpointError(f"{path}: damaged dckd metadata; export the student again") from None
 
 
+def _canonical_header(blob: bytes) -> bytes:
+    """``blob`` (safetensors bytes) with its JSON header in one fixed order.
+
+    safetensors writes the metadata in hash-map order, so the same student saved twice gives
+    different bytes (and SHA-256). The header is rewritten with the metadata keys sorted and
+    the tensors in the order of their data; the tensor data is untouched.
+    """
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + size])
+    meta = header.pop("__metadata__", None)
+    ordered: dict[str, Any] = {"__metadata__": dict(sorted(meta.items()))} if meta else {}
+    ordered |= dict(sorted(header.items(), key=lambda item: (item[1]["data_offsets"], item[0])))
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # the format aligns the data to 8 bytes with spaces
+    return len(text).to_bytes(8, "little") + text + blob[8 + size :]
+
+
 def save_student(model: nn.Module, info: StudentInfo, path: Path) -> None:
+    """Write ``model`` with ``info`` atomically; the same student always gives the same bytes."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path), metadata=info.metadata())
+    blob = _canonical_header(save(tensors, metadata=info.metadata()))
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_bytes(blob)
 
 
 def load_student(path: Path) -> tuple[nn.Module, StudentInfo]:

@@ -137,3 +137,27 @@ def test_restore_a_folder_with_one_corrupt_image(tmp_path):
     assert onto_input.exit_code == 1 and "overwrite an input" in onto_input.output
     hang = runner.invoke(app, [*args, "--output", str(tmp_path / "x"), "--tile", "8", "--tile-overlap", "8"])
     assert hang.exit_code == 1 and "--tile-overlap" in hang.output
+
+
+def test_a_student_file_has_the_same_bytes_every_time_it_is_written(tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    from dckd_cli.deploy.student_file import StudentInfo, load_student, save_student
+
+    torch.manual_seed(0)
+    model = build_model("rcan", "tiny", 2)
+    info = StudentInfo("rcan", "tiny", 2, "sr", extra={f"key{i}": i for i in range(12)})  # many keys: many orders
+    first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    save_student(model, info, first)
+    blobs = set()
+    for _ in range(6):  # safetensors alone gives a new metadata order (and SHA-256) nearly every time
+        save_student(model, info, second)
+        blobs.add(second.read_bytes())
+    assert blobs == {first.read_bytes()}
+    loaded, back = load_student(first)
+    assert back == info
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    with safe_open(str(first), framework="pt") as handle:
+        assert handle.metadata() == info.metadata()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
