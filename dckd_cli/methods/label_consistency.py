@@ -45,14 +45,21 @@ class ConsistencyTargets:
 
         order = list(enumerate(self.cfg.ops))
 
-        def apply(x: torch.Tensor, inverse: bool) -> torch.Tensor:
-            out = []
-            for i in range(x.shape[0]):
-                sample = x[i : i + 1]
-                for k, name in reversed(order) if inverse else order:
-                    if chosen[i, k]:
-                        sample = OPS[name][1 if inverse else 0](sample)
-                out.append(sample)
-            return torch.cat(out)
+        def apply(i: int, sample: torch.Tensor, inverse: bool) -> torch.Tensor:
+            for k, name in reversed(order) if inverse else order:
+                if chosen[i, k]:
+                    sample = OPS[name][1 if inverse else 0](sample)
+            return sample
 
-        return apply(teacher(apply(lq, inverse=False)), inverse=True)
+        seen = [apply(i, lq[i : i + 1], inverse=False) for i in range(lq.shape[0])]
+        # A non-square batch has two shapes once some samples are transposed: the teacher
+        # sees each shape as its own batch, and the outputs go back to their samples' places.
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, sample in enumerate(seen):
+            groups.setdefault(tuple(sample.shape), []).append(i)
+        out: list[torch.Tensor | None] = [None] * lq.shape[0]
+        for members in groups.values():
+            restored = teacher(torch.cat([seen[i] for i in members]))
+            for j, i in enumerate(members):
+                out[i] = apply(i, restored[j : j + 1], inverse=True)
+        return torch.cat(out)

@@ -165,3 +165,19 @@ def test_per_sample_label_consistency_combines_ops_and_undoes_them():
     combos = [combo_of(i) for i in range(8)]
     assert len(set(combos)) > 1  # drawn per sample, not per batch
     assert max(sum(c) for c in combos) >= 2  # ops combine
+
+
+def test_per_sample_label_consistency_works_on_non_square_batches():
+    cfg = LcrSettings(prob=0.5, ops=["hflip", "transpose"], mode="per-sample")
+    targets = ConsistencyTargets(cfg, seed=1)
+    lq = torch.rand(8, 3, 4, 7)
+    shapes = []
+
+    def teacher(x: torch.Tensor) -> torch.Tensor:  # a x2 upscaler, equivariant to flips and transposes
+        shapes.append(tuple(x.shape))
+        return x.repeat_interleave(2, -1).repeat_interleave(2, -2)
+
+    out = targets.target(teacher, lq, plain=lambda: teacher(lq))
+    assert torch.equal(out, lq.repeat_interleave(2, -1).repeat_interleave(2, -2))
+    assert sorted(s[-2:] for s in shapes) == [(4, 7), (7, 4)]  # some samples transposed, some not
+    assert sum(s[0] for s in shapes) == 8
