@@ -131,6 +131,15 @@ def random_encoder(path: Path, like: Path) -> None:
         save_file({k: v.contiguous() for k, v in model.layers.state_dict().items()}, str(tmp))
 
 
+def describe_encoder(checkpoint: Path | None) -> str:
+    """The manifest's encoder entry; the random one is not shipped, so say how it is remade."""
+    if checkpoint is None:
+        return "packaged compact VQGAN"
+    if Path(checkpoint).name == "taesana-random.safetensors":
+        return f"{checkpoint} (random taesana-shaped; remade by random_encoder() in this script, torch seed 0)"
+    return str(checkpoint)
+
+
 def export_students(root: Path, names: list[str], seeds: list[int], out: Path) -> list[dict[str, object]]:
     """Each main-table cell's final EMA student as a dckd student file, with a manifest entry."""
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +159,7 @@ def export_students(root: Path, names: list[str], seeds: list[int], out: Path) -
                 extra={"method": settings.method.name, "cell": name, "seed": seed},
             )
             path = out / f"{name}-seed{seed}.safetensors"
-            save_student(model, info, path)
+            save_student(model.half(), info, path)  # float16: the kept students stay well under 20 MB
             changed = {k: v for k, v in settings.method.model_dump(mode="json").items() if k in ("name", "weights")}
             manifest.append(
                 {
@@ -158,8 +167,9 @@ def export_students(root: Path, names: list[str], seeds: list[int], out: Path) -
                     "cell": name,
                     "method": settings.method.name,
                     "seed": seed,
-                    "encoder": settings.method.encoder.checkpoint or "packaged compact VQGAN",
+                    "encoder": describe_encoder(settings.method.encoder.checkpoint),
                     "settings": changed | {"iters": settings.optim.iters, "lr": settings.optim.lr},
+                    "dtype": "float16",
                     "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                     "scores": json.loads(run.scores.read_text())["results"],
                 }
@@ -336,8 +346,9 @@ def write_report(args, seeds, main, wanted, known, table, seconds, manifest, wal
             "",
             f"## Students kept ({len(manifest)} files, {total / 1e6:.1f} MB in `{args.results}/`)",
             "",
-            "Each main-table cell's final EMA student, as a dckd student file; `manifest.json` gives each "
-            "file's cell, method, seed, encoder, settings, SHA-256 and scores. Re-score one on other sets with "
+            "Each main-table cell's final EMA student, as a dckd student file with float16 weights; "
+            "`manifest.json` gives each file's cell, method, seed, encoder, settings, SHA-256 and scores (of the "
+            "float32 run). Re-score one on other sets with "
             f"`dckd evaluate --checkpoint {args.results}/logits-seed0.safetensors --datasets BSD100 --data-root DIR`.",
         ]
     args.report.parent.mkdir(parents=True, exist_ok=True)
