@@ -49,13 +49,15 @@ from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
 
 DATASETS = ("Set5", "Set14")
 READING = "## Reading"  # the report's hand-written part starts here and survives regeneration
+RANDOM_ENCODER = "taesana-random.safetensors"  # made in the run folder by random_encoder()
+TAESANA = Path("weights") / "taesana_encoder.pth"  # under --shared
 ENCODERS = {"vqgan": "the packaged compact VQGAN", "taesana": "pretrained taesana", "random": "random taesana-shaped"}
 
 
 def encoder_changes(kind: str, root: Path, shared: Path) -> dict[str, object]:
     if kind == "vqgan":
         return {}
-    path = shared / "weights" / "taesana_encoder.pth" if kind == "taesana" else root / "taesana-random.safetensors"
+    path = shared / TAESANA if kind == "taesana" else root / RANDOM_ENCODER
     return {"method.encoder.checkpoint": str(path), "method.weights.ce": 0.0}
 
 
@@ -135,7 +137,7 @@ def describe_encoder(checkpoint: Path | None) -> str:
     """The manifest's encoder entry; the random one is not shipped, so say how it is remade."""
     if checkpoint is None:
         return "packaged compact VQGAN"
-    if Path(checkpoint).name == "taesana-random.safetensors":
+    if Path(checkpoint).name == RANDOM_ENCODER:
         return f"{checkpoint} (random taesana-shaped; remade by random_encoder() in this script, torch seed 0)"
     return str(checkpoint)
 
@@ -260,7 +262,7 @@ def main() -> None:
     if not args.report_only:
         plan = plan_ablation(root, spec, cells, seeds)
         start_folder(plan)
-        random_encoder(root / "taesana-random.safetensors", shared / "weights" / "taesana_encoder.pth")
+        random_encoder(root / RANDOM_ENCODER, shared / TAESANA)
         run_ablation(plan, make_sink=lambda label: None, say=lambda text: print(text, flush=True))
     summary = summarise(root)
     table = {
