@@ -24,11 +24,11 @@ import torch
 
 from dckd_cli.data.images import list_images, read_image
 from dckd_cli.data.resize import bicubic_downscale
+from dckd_cli.engine.build import build_models
 from dckd_cli.engine.run_folder import RunFolder
-from dckd_cli.engine.trainer import build_models
-from dckd_cli.methods.registry import build_method
+from dckd_cli.methods.build import build_method
 from dckd_cli.models.checkpoints import read_state_dict
-from dckd_cli.pipelines.demo import packaged_teacher
+from dckd_cli.pipelines.demo_teacher import packaged_teacher
 from dckd_cli.settings.presets import resolve_settings
 
 

@@ -44,7 +44,7 @@ from dckd_cli.models.tiny_ae import TinyAEEncoder
 from dckd_cli.pipelines.ablate import AblationSpec, plan_ablation, run_ablation, start_folder
 from dckd_cli.pipelines.ablation_grid import Cell
 from dckd_cli.pipelines.ablation_summary import summarise
-from dckd_cli.pipelines.demo import packaged_teacher
+from dckd_cli.pipelines.demo_teacher import packaged_teacher
 from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
 
 DATASETS = ("Set5", "Set14")

@@ -30,7 +30,7 @@ from safetensors.torch import save_file
 
 from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
-from dckd_cli.metrics.evaluate import evaluate
+from dckd_cli.metrics.scoring import evaluate
 from dckd_cli.models.vqgan import COMPACT_ENCODER, VQGANConfig, VQGANEncoder
 from dckd_cli.models.zoo import count_parameters
 from dckd_cli.pipelines.ablate import AblationSpec, plan_ablation, run_ablation, start_folder

@@ -15,16 +15,15 @@ from pathlib import Path
 import torch
 
 from dckd_cli.catalog.methods import METHOD_NAMES as METHODS
-from dckd_cli.engine.trainer import Trainer
+from dckd_cli.engine.build import build_run
+from dckd_cli.engine.step import time_steps
 from dckd_cli.settings.presets import resolve_settings
 
 
 def step_seconds(method: str, size: str, steps: int, teacher: Path, threads: int | None = None) -> float:
     flags = {"method.name": method, "student.size": size, "teacher.checkpoint": str(teacher), "optim.iters": steps}
     settings = resolve_settings("demo", {**flags, "runtime.threads": threads})
-    trainer = Trainer(settings, Path("/nonexistent"))
-    trainer.setup()
-    return trainer.time_steps(steps)
+    return time_steps(build_run(settings), steps)
 
 
 def target_pass_ratio(repeats: int = 5) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """The methods, as declarations: which named loss terms, and where negatives come from.
 
 A method is a list of terms evaluated over one per-step context (``methods/context.py``);
-each term's weight is ``method.weights.<term>`` and its own settings ``method.<term>``.
+each term (``methods/terms.py``) has its weight ``method.weights.<term>`` and its own settings
+``method.<term>`` (``settings/method.py``).
 Adding a baseline is one entry here plus its tests.
 """
 
@@ -10,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# The terms, in the order they are computed and logged.
-TERM_NAMES = ("rec", "kd", "fakd", "dcl", "ce", "lcr")
 NegativeSource = Literal["history", "batch"]
 
 

@@ -98,8 +98,8 @@ def ablate_command(
 
     from dckd_cli.pipelines.ablate import (
         default_spec,
-        ensure_demo_teacher,
         plan_ablation,
+        resolve_demo_teachers,
         run_ablation,
         seconds_per_step,
         start_folder,
@@ -119,7 +119,7 @@ def ablate_command(
     if pending:
         if plan.demo:
             say("the demo teacher: packaged, or trained once on first use and cached")
-            ensure_demo_teacher(plan, sink)
+            resolve_demo_teachers(plan, sink)
         iterations = sum(r.settings.optim.iters for r in pending)
         firsts = {r.settings.method.name: r for r in reversed(pending)}  # one measurement per method
         costs = {name: seconds_per_step(r.settings) for name, r in firsts.items()}
@@ -136,6 +136,7 @@ def ablate_command(
 
 
 def _report(output: Path) -> None:
+    from dckd_cli.engine.ablation_folder import AblationFolder
     from dckd_cli.pipelines.ablation_summary import summarise, write_summary
     from dckd_cli.report.plots import ablation_plots
     from dckd_cli.report.tables import ablation_table
@@ -143,5 +144,6 @@ def _report(output: Path) -> None:
     summary = summarise(output)
     console.print(ablation_table(summary))
     json_path, csv_path = write_summary(summary)
-    plots = ablation_plots(summary, output / "plots")
-    console.print(f"wrote {json_path}, {csv_path}" + (f", {len(plots)} plot(s) in {output / 'plots'}" if plots else ""))
+    folder = AblationFolder(output)
+    plots = ablation_plots(summary, folder.plots)
+    console.print(f"wrote {json_path}, {csv_path}" + (f", {len(plots)} plot(s) in {folder.plots}" if plots else ""))

@@ -13,7 +13,7 @@ from torch import nn
 
 from dckd_cli.deploy.formats import Runner
 from dckd_cli.deploy.student_file import StudentInfo
-from dckd_cli.metrics.tiling import forward_padded
+from dckd_cli.metrics.inference import forward_padded
 
 FP32_BOUND = 1e-4
 FP16_BOUND = 1 / 255  # under one 8-bit grey level: what an image written to disk can show

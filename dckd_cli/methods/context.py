@@ -2,21 +2,20 @@
 
 A term reads ``ctx.teacher_out``, ``ctx.tapped_features``, ``ctx.anchor`` /
 ``ctx.targets`` (encoder features), ``ctx.negatives`` or ``ctx.lcr_target``; the first read
-computes the value, later reads reuse it. So a method that combines terms never runs the
-teacher, the encoder or the history model twice in a step, and a term that is off costs
-nothing.
+computes the value from the run's built resources (``methods/resources.py``), later reads
+reuse it. So a method that combines terms never runs the teacher, the encoder or the history
+model twice in a step, and a term that is off costs nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import torch
 
-if TYPE_CHECKING:
-    from dckd_cli.methods.method import Method
+from dckd_cli.methods.resources import Resources
+from dckd_cli.settings.method import MethodSettings
 
 
 @dataclass
@@ -30,14 +29,21 @@ class EncoderTargets:
 
 
 class StepContext:
-    def __init__(self, method: Method, lq: torch.Tensor, gt: torch.Tensor, student_out: torch.Tensor):
-        self.method, self.lq, self.gt, self.student_out = method, lq, gt, student_out
-        self.settings = method.settings.method
+    def __init__(
+        self,
+        resources: Resources,
+        settings: MethodSettings,
+        lq: torch.Tensor,
+        gt: torch.Tensor,
+        student_out: torch.Tensor,
+    ):
+        self.resources, self.settings = resources, settings
+        self.lq, self.gt, self.student_out = lq, gt, student_out
 
     @cached_property
     def teacher_out(self) -> torch.Tensor:
         """The frozen teacher's restoration of ``lq`` (through the output cache when set); no graph."""
-        teacher = self.method.teacher
+        teacher = self.resources.teacher
         assert teacher is not None
         with torch.no_grad():
             return teacher(self.lq)
@@ -45,7 +51,7 @@ class StepContext:
     @cached_property
     def tapped_features(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Student and teacher features at the tapped layers (the teacher runs first if it has not)."""
-        taps = self.method.taps
+        taps = self.resources.taps
         assert taps is not None
         _ = self.teacher_out  # fills the teacher's taps; the student's filled in the engine's forward
         return taps[0].collect(), taps[1].collect()
@@ -53,23 +59,27 @@ class StepContext:
     @cached_property
     def negatives(self) -> torch.Tensor:
         """``(K, N, C, H', W')`` negative restorations for ``dcl``."""
-        return self.method.negative_source(self)
+        source = self.resources.negatives
+        assert source is not None
+        return source(self.lq, lambda: self.teacher_out)
 
     @cached_property
     def anchor(self) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Encoder features (levels of ``dcl``) and latents (for ``ce``) of the student output: with graph."""
-        plan = self.method.encoder_plan
-        return self.method.encoder(self.student_out, plan.levels, latents=plan.latents)
+        encoder = self.resources.encoder
+        assert encoder is not None
+        return encoder.network(self.student_out, encoder.levels, latents=encoder.latents)
 
     @cached_property
     def targets(self) -> EncoderTargets:
         """Positive (and negatives, when ``dcl`` is on) through the encoder in one no-grad pass."""
-        plan = self.method.encoder_plan
+        encoder = self.resources.encoder
+        assert encoder is not None
         positive = self.teacher_out
         n = positive.shape[0]
-        batch = torch.cat([positive, self.negatives.flatten(0, 1)]) if plan.levels else positive
+        batch = torch.cat([positive, self.negatives.flatten(0, 1)]) if encoder.levels else positive
         with torch.no_grad():
-            feats, latents = self.method.encoder(batch, plan.levels, latents=plan.latents)
+            feats, latents = encoder.network(batch, encoder.levels, latents=encoder.latents)
         k = (batch.shape[0] - n) // n
         return EncoderTargets(
             positive=[f[:n] for f in feats],
@@ -79,6 +89,6 @@ class StepContext:
 
     @cached_property
     def lcr_target(self) -> torch.Tensor:
-        consistency = self.method.consistency
-        assert consistency is not None and self.method.teacher is not None
-        return consistency.target(self.method.teacher, self.lq, lambda: self.teacher_out)
+        consistency, teacher = self.resources.consistency, self.resources.teacher
+        assert consistency is not None and teacher is not None
+        return consistency.target(teacher, self.lq, lambda: self.teacher_out)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from dckd_cli.models.averaging import blend_into
-from dckd_cli.settings.schema import HistorySettings
+from dckd_cli.settings.method import HistorySettings
 
 
 class HistoryModel:

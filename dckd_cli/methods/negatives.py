@@ -8,10 +8,13 @@ one of the three per negative. All randomness comes from the given generator.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
-from dckd_cli.settings.schema import NegativeSettings
+from dckd_cli.methods.history_model import HistoryModel
+from dckd_cli.settings.method import NegativeSettings
 
 
 def _uniform(low: float, high: float, n: int, g: torch.Generator) -> torch.Tensor:
@@ -67,3 +70,29 @@ def negative_inputs(lq: torch.Tensor, cfg: NegativeSettings, g: torch.Generator)
     while len(copies) < cfg.count:
         copies.append(degrade(lq, cfg, g))
     return torch.stack(copies)
+
+
+class HistoryNegatives:
+    """The history model's restorations of K degraded copies of the LQ input, in one batched
+    pass; the degradations draw from their own generator (``seed + 1``)."""
+
+    def __init__(self, history: HistoryModel, cfg: NegativeSettings, seed: int):
+        self.history, self.cfg = history, cfg
+        self.generator = torch.Generator().manual_seed(seed + 1)
+
+    def __call__(self, lq: torch.Tensor, positive: Callable[[], torch.Tensor]) -> torch.Tensor:
+        inputs = negative_inputs(lq, self.cfg, self.generator)
+        out = self.history(inputs.flatten(0, 1))
+        return out.view(inputs.shape[0], lq.shape[0], *out.shape[1:])
+
+
+class InBatchNegatives:
+    """CSD-style fixed negatives: the teacher's restorations of the other images (shifts 1..K)."""
+
+    def __init__(self, count: int):
+        self.count = count
+
+    def __call__(self, lq: torch.Tensor, positive: Callable[[], torch.Tensor]) -> torch.Tensor:
+        out = positive()
+        shifts = range(1, min(self.count, out.shape[0] - 1) + 1)
+        return torch.stack([out.roll(s, dims=0) for s in shifts])

@@ -18,7 +18,6 @@ from torch import nn
 
 from dckd_cli.cache import cache_dir
 from dckd_cli.catalog.architectures import ARCHITECTURES, REFERENCE_ARCHS
-from dckd_cli.catalog.tasks import DEMO_TEACHER
 from dckd_cli.errors import DckdError
 from dckd_cli.models.safe_load import load_weights_only
 from dckd_cli.models.zoo import build_model
@@ -170,11 +169,6 @@ def require_weights(arch: str, size: str, checkpoint: Path | None, flag: str) ->
 
 def build_teacher(arch: str, size: str, scale: int, task: str, checkpoint: Path | None) -> nn.Module:
     """A frozen teacher: ``checkpoint``, else the official release (only size 'teacher' has one)."""
-    if checkpoint is not None and str(checkpoint) == DEMO_TEACHER:
-        raise CheckpointError(
-            f"teacher.checkpoint={DEMO_TEACHER}: the demo teacher for this task and scale is not trained yet; "
-            "`dckd distill --preset demo` trains and caches it on first use"
-        )
     require_weights(arch, size, checkpoint, "--teacher-checkpoint")
     teacher = build_with_weights(arch, size, scale, task, checkpoint, official=True)
     return teacher.eval().requires_grad_(False)

@@ -1,12 +1,6 @@
 """`ablate`: a grid of ordinary distill runs under one folder, resumable cell by cell.
 
-Layout of an ablation folder::
-
-    ablation.json                 what every cell shares (preset, flags, --set, method, warm start)
-    warmstart/seed-K/             the shared scratch warm start of seed K (when warm_iters > 0)
-    teacher-cache/                teacher outputs shared by every cell (methods without feature taps)
-    <cell>/seed-K/                one run folder per cell and seed, plus its scores.json
-    summary.json, summary.csv, plots/*.png
+The folder's layout is ``engine/ablation_folder.py``'s.
 
 Every cell of a seed meets the same batches (samples depend on the seed and index only) and
 starts from the same warm start. A cell whose ``scores.json`` exists is finished and skipped;
@@ -23,21 +17,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
+from dckd_cli.engine.ablation_folder import AblationFolder
+from dckd_cli.engine.build import build_run, run_device
 from dckd_cli.engine.memory import peak_memory_mb, reset_peak_memory
 from dckd_cli.engine.run_folder import RunFolder, RunFolderError
-from dckd_cli.engine.trainer import ProgressSink, Trainer, train
-from dckd_cli.metrics.evaluate import evaluate
+from dckd_cli.engine.step import time_steps
+from dckd_cli.engine.trainer import ProgressSink, train
+from dckd_cli.metrics.scoring import evaluate
 from dckd_cli.pipelines.ablation_grid import Cell, GridError, show_value
-from dckd_cli.pipelines.demo import DEMO_WARMUP_ITERS, DEMO_WARMUP_LR, is_demo_teacher, with_demo_teacher
+from dckd_cli.pipelines.demo import DEMO_WARMUP_ITERS, DEMO_WARMUP_LR
+from dckd_cli.pipelines.demo_teacher import is_demo_teacher, resolve_demo_teacher
 from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
 from dckd_cli.settings.presets import resolve_settings
 from dckd_cli.settings.schema import RunSettings
 
-RECORD = "ablation.json"
 Say = Callable[[str], None]
 
 
@@ -100,33 +95,31 @@ def plan_ablation(
     """Resolve and validate every cell's settings (nothing runs, nothing is written)."""
     if not seeds:
         raise GridError("--seeds: give at least one seed, e.g. --seeds 0,1,2")
-    record = root / RECORD
-    if record.is_file() and not force:
-        stored = json.loads(record.read_text())
+    folder = AblationFolder(root)
+    stored = folder.read_record()
+    if stored is not None and not force:
         if stored != spec.record():
             changed = ", ".join(k for k in spec.record() if stored.get(k) != spec.record()[k])
             raise RunFolderError(
                 f"{root} holds an ablation with other shared settings ({changed}); "
                 "use another --output, or --force to start it again"
             )
-    elif root.exists() and any(root.iterdir()) and not record.is_file() and not force:
+    elif root.exists() and any(root.iterdir()) and stored is None and not force:
         raise RunFolderError(f"{root} exists and is not an ablation folder; choose another --output or pass --force")
     runs = []
     for cell in cells:
         for seed in cell.seeds if cell.seeds is not None else seeds:
             settings = _cell_settings(spec, cell.changes, seed)
-            folder = root / cell.folder_name / f"seed-{seed}"
-            settings.output = folder
-            settings.runtime.teacher_cache = settings.runtime.teacher_cache or root / "teacher-cache"
-            runs.append(CellRun(cell, seed, folder, settings))
+            run_root = folder.cell(cell.folder_name, seed).root
+            settings.output = run_root
+            settings.runtime.teacher_cache = settings.runtime.teacher_cache or folder.teacher_cache
+            runs.append(CellRun(cell, seed, run_root, settings))
     return AblationPlan(root, spec, runs)
 
 
 def seconds_per_step(settings: RunSettings, steps: int = 2) -> float:
     """Seconds per training step of ``settings`` on a random batch, on the device the run will use."""
-    trainer = Trainer(settings, Path("/nonexistent"))
-    trainer.setup()
-    return trainer.time_steps(steps)
+    return time_steps(build_run(settings), steps)
 
 
 def _seconds_per_iter(folder: Path) -> float | None:
@@ -147,12 +140,14 @@ def score_run(run: CellRun, peak_mb: float | None) -> dict[str, Any]:
     choice = ModelChoice(arch=spec.arch, size=spec.size, checkpoint=folder.weights("last"))
     resolved = resolve_model(choice, s)
     benches = [load_benchmark(name, s.task, s.scale, s.data.root, s.data.lr_source) for name in s.data.test]
+    device = run_device(s)
     results = evaluate(
-        resolved.model,
+        resolved.model.to(device),
         benches,
         task=s.task,
         scale=s.scale,
         model_name=run.cell.label,
+        device=device,
         tile=s.runtime.tile,
         overlap=s.runtime.tile_overlap,
         multiple=resolved.multiple,
@@ -174,7 +169,7 @@ def _warm_start(plan: AblationPlan, seed: int, sink: ProgressSink | None, say: S
     """The shared scratch warm start of ``seed`` (trained once, resumed if killed)."""
     if plan.spec.warm_iters <= 0:
         return None
-    folder = RunFolder(plan.root / "warmstart" / f"seed-{seed}")
+    folder = AblationFolder(plan.root).warm_start(seed)
     weights = folder.weights("last")
     if folder.scores.is_file() and weights.is_file():
         return weights
@@ -195,23 +190,22 @@ def start_folder(plan: AblationPlan, fresh: bool = False) -> None:
     if fresh and plan.root.exists():
         shutil.rmtree(plan.root)
     plan.root.mkdir(parents=True, exist_ok=True)
-    with atomic_path(plan.root / RECORD) as tmp:
-        tmp.write_text(json.dumps(plan.spec.record(), indent=2) + "\n")
+    AblationFolder(plan.root).write_record(plan.spec.record())
 
 
-def ensure_demo_teacher(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None]) -> None:
+def resolve_demo_teachers(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None]) -> None:
     """Replace ``teacher.checkpoint=@demo`` in every cell by the demo teacher's file (the packaged
-    one, or one trained once on first use and cached)."""
+    one, or one trained once on first use and cached); cells already resolved stay as they are."""
     for run in plan.runs:
-        run.settings = with_demo_teacher(run.settings, make_sink)
+        run.settings = resolve_demo_teacher(run.settings, make_sink)
 
 
 def run_ablation(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None], say: Say) -> None:
     """Run every pending cell of ``plan``; finished cells are skipped, killed ones resumed."""
-    start_folder(plan)
-    ensure_demo_teacher(plan, make_sink)
-    with atomic_path(plan.root / RECORD) as tmp:
-        tmp.write_text(json.dumps(plan.spec.record(), indent=2) + "\n")
+    if AblationFolder(plan.root).read_record() != plan.spec.record():
+        start_folder(plan)
+    if plan.demo:
+        resolve_demo_teachers(plan, make_sink)
     seeds = sorted({r.seed for r in plan.runs})
     if plan.spec.warm_shared:
         shared = _warm_start(plan, seeds[0], make_sink("warm-up"), say)
@@ -229,8 +223,7 @@ def run_ablation(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | N
             run.settings.student.checkpoint = warm[run.seed]
         resume = folder.has_checkpoint() and folder.settings.is_file()
         say(f"{name}: {'resuming' if resume else 'running'}")
-        cuda = torch.cuda.is_available() and run.settings.runtime.device != "cpu"
-        device = torch.device("cuda" if cuda else "cpu")
+        device = run_device(run.settings)
         reset_peak_memory(device)
         train(run.settings, run.folder, force=not resume, resume=resume, sink=make_sink(run.cell.label))
         scores = score_run(run, peak_memory_mb(device))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dckd_cli.atomic import atomic_path
+from dckd_cli.engine.ablation_folder import AblationFolder
 from dckd_cli.errors import DckdError
 
 METRICS = ("psnr", "ssim")
@@ -70,9 +71,7 @@ def _median(values: list[float | None]) -> float | None:
 def read_scores(root: Path) -> list[dict[str, Any]]:
     """Every finished cell run under ``root`` (``<cell>/seed-K/scores.json``), warm starts excluded."""
     found = []
-    for path in sorted(root.glob("*/seed-*/scores.json")):
-        if path.parent.parent.name == "warmstart":
-            continue
+    for path in AblationFolder(root).finished_scores():
         try:
             found.append(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError):
@@ -84,8 +83,7 @@ def summarise(root: Path) -> Summary:
     scores = read_scores(root)
     if not scores:
         raise DckdError(f"{root}: no finished cells to summarise (no <cell>/seed-K/scores.json)")
-    record_path = root / "ablation.json"
-    baseline_method = json.loads(record_path.read_text()).get("baseline") if record_path.is_file() else None
+    baseline_method = (AblationFolder(root).read_record() or {}).get("baseline")
     by_label: dict[str, list[dict[str, Any]]] = {}
     for s in scores:
         by_label.setdefault(s["label"], []).append(s)
@@ -158,7 +156,8 @@ def summary_csv(summary: Summary) -> str:
 
 
 def write_summary(summary: Summary) -> tuple[Path, Path]:
-    json_path, csv_path = summary.root / "summary.json", summary.root / "summary.csv"
+    folder = AblationFolder(summary.root)
+    json_path, csv_path = folder.summary_json, folder.summary_csv
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(summary.record(), indent=2) + "\n")
     with atomic_path(csv_path) as tmp:

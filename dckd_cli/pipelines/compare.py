@@ -18,9 +18,9 @@ import numpy as np
 from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
 from dckd_cli.errors import DckdError
-from dckd_cli.metrics.evaluate import protocol
+from dckd_cli.metrics.inference import run_on_image
 from dckd_cli.metrics.psnr_ssim import psnr, ssim
-from dckd_cli.metrics.tiling import restore_image
+from dckd_cli.metrics.scoring import protocol
 from dckd_cli.models.bicubic import BicubicUpsampler
 from dckd_cli.pipelines.evaluate import ModelChoice, ResolvedModel, resolve_model
 from dckd_cli.settings.schema import RunSettings
@@ -76,7 +76,7 @@ def _label(path: Path) -> str:
 
 
 def _restore(resolved: ResolvedModel, lq: np.ndarray) -> np.ndarray:
-    return restore_image(resolved.model.eval(), lq, resolved.scale, multiple=resolved.multiple)
+    return run_on_image(resolved.model.eval(), lq, resolved.scale, multiple=resolved.multiple)
 
 
 def pick_crop(gt: np.ndarray, students: list[np.ndarray], reference: np.ndarray) -> Crop:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 from dckd_cli.engine.trainer import ProgressSink, TrainResult, train
-from dckd_cli.pipelines.demo import SinkFactory, with_demo_teacher
+from dckd_cli.pipelines.demo_teacher import SinkFactory, resolve_demo_teacher
 from dckd_cli.pipelines.evaluate import read_run_settings
 from dckd_cli.settings.schema import RunSettings
 
@@ -44,7 +44,7 @@ def distill(
             run.write_settings(settings)  # the longer budget is part of the run now
     if not resume:
         RunFolder(folder).check(force=force, resume=False)  # refused before a demo teacher trains
-        settings = with_demo_teacher(settings, make_sink or (lambda _label: sink))
+        settings = resolve_demo_teacher(settings, make_sink or (lambda _label: sink))
     settings.output = folder
     return train(settings, folder, force=force, resume=resume, sink=sink)
 
@@ -62,27 +62,19 @@ class DryRun:
 
 
 def dry_run(settings: RunSettings, steps: int = 2) -> DryRun:
-    """Check data, checkpoints, encoder and settings, run ``steps`` training steps; write nothing.
+    """Check data, checkpoints, encoder and settings, time ``steps`` training steps; write nothing.
     A demo teacher not trained yet is timed with random weights of its architecture."""
     import tempfile
 
-    from safetensors.torch import save_file
-
+    from dckd_cli.engine.build import build_run
     from dckd_cli.engine.memory import peak_memory_mb, reset_peak_memory
-    from dckd_cli.engine.trainer import Trainer
-    from dckd_cli.models.zoo import build_model
-    from dckd_cli.pipelines.demo import is_demo_teacher, needs_teacher
+    from dckd_cli.engine.step import time_steps
+    from dckd_cli.pipelines.demo_teacher import with_stand_in_teacher
 
-    resolved = with_demo_teacher(settings, lambda _label: None, train_missing=False)
+    resolved = resolve_demo_teacher(settings, lambda _label: None, train_missing=False)
     with tempfile.TemporaryDirectory(prefix="dckd-dry-run-") as tmp:
-        if is_demo_teacher(resolved) and needs_teacher(resolved):
-            stand_in = Path(tmp) / "teacher.safetensors"
-            model = build_model(resolved.teacher.arch, resolved.teacher.size, resolved.scale)
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(stand_in))
-            resolved.teacher.checkpoint = stand_in
-        trainer = Trainer(resolved, Path("/nonexistent"))
-        trainer.setup()  # every check a real run makes before its folder is touched
-        device = trainer.accelerator.device
+        run = build_run(with_stand_in_teacher(resolved, Path(tmp)))  # every check a real run makes first
+        device = run.accelerator.device
         reset_peak_memory(device)
-        seconds = trainer.time_steps(steps)
+        seconds = time_steps(run, steps)
     return DryRun(seconds, peak_memory_mb(device), settings.optim.iters, str(device))

@@ -7,15 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelerate import Accelerator
 from torch import nn
 
 from dckd_cli.atomic import atomic_path
 from dckd_cli.catalog.architectures import REFERENCE_ARCHS, pad_multiple
 from dckd_cli.data.benchmarks import Benchmark, load_benchmark
 from dckd_cli.deploy.student_file import read_info
+from dckd_cli.engine.build import run_device
 from dckd_cli.engine.run_folder import RunFolder
-from dckd_cli.metrics.evaluate import DatasetResult, evaluate
+from dckd_cli.metrics.scoring import DatasetResult, evaluate
 from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, require_weights
 from dckd_cli.settings.schema import RunSettings
 
@@ -97,7 +97,7 @@ def run_evaluation(
     benchmarks = load_benchmarks(settings.data.test, settings, resolved.task, resolved.scale)
     if on_start is not None:
         on_start(benchmarks)
-    device = Accelerator().device
+    device = run_device(settings)
     return evaluate(
         resolved.model.to(device),
         benchmarks,

@@ -24,7 +24,7 @@ from dckd_cli.data.images import (
 from dckd_cli.deploy.formats import FORMATS, Runner, no_grad_runner
 from dckd_cli.deploy.student_file import StudentInfo
 from dckd_cli.errors import DckdError, OutputExists
-from dckd_cli.metrics.tiling import restore_image
+from dckd_cli.metrics.inference import run_on_image
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -122,7 +122,7 @@ def restore_images(
             if on_image is not None:
                 on_image(src, str(err))
             continue
-        out = restore_image(runner, img, info.scale, tile, overlap, info.multiple)  # type: ignore[arg-type]
+        out = run_on_image(runner, img, info.scale, tile, overlap, info.multiple)  # type: ignore[arg-type]
         dst.parent.mkdir(parents=True, exist_ok=True)
         write_image(dst, out)
         report.written.append(dst)

@@ -15,7 +15,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-TERM_ORDER = ("loss", "rec", "kd", "fakd", "dcl", "ce", "lcr")
+from dckd_cli.settings.method import LossWeights
+
+TERM_ORDER = ("loss", *LossWeights.model_fields)  # the terms in the order they are computed
 
 
 def describe(record: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from dckd_cli.metrics.evaluate import DatasetResult
+from dckd_cli.metrics.scoring import DatasetResult
 from dckd_cli.pipelines.ablation_summary import Summary as AblationSummary
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import typing
 
 from dckd_cli.catalog.architectures import ARCH_CHOICES, ARCHITECTURES, SIZES
-from dckd_cli.catalog.methods import METHODS, TERM_NAMES
+from dckd_cli.catalog.methods import METHODS
 from dckd_cli.catalog.tasks import SCALES, TASKS
 from dckd_cli.cli import options
+from dckd_cli.methods.build import BUILDERS as NEED_BUILDERS
 from dckd_cli.methods.terms import TERMS
 from dckd_cli.models.zoo import BUILDERS, build_model
+from dckd_cli.report.progress import TERM_ORDER
+from dckd_cli.settings import method as method_settings
 from dckd_cli.settings import schema
 
 
@@ -18,12 +21,11 @@ def _literal(field_owner: type, name: str) -> tuple:
 
 
 def test_settings_literals_are_the_tables():
-    assert _literal(schema.MethodSettings, "name") == tuple(METHODS)
     assert _literal(schema.RunSettings, "task") == tuple(TASKS)
     assert _literal(schema.RunSettings, "scale") == SCALES
     assert _literal(schema.ModelSpec, "arch") == ARCH_CHOICES
     assert _literal(schema.ModelSpec, "size") == SIZES
-    assert tuple(schema.LossWeights.model_fields) == TERM_NAMES
+    assert _literal(method_settings.MethodSettings, "name") == tuple(METHODS)
 
 
 def test_help_texts_name_every_entry_of_their_table():
@@ -39,7 +41,10 @@ def test_help_texts_name_every_entry_of_their_table():
 
 def test_every_method_declares_known_terms_and_every_term_is_used():
     used = {t for spec in METHODS.values() for t in spec.terms}
-    assert used == set(TERMS) == set(TERM_NAMES)
+    assert used == set(TERMS)
+    assert tuple(TERMS) == tuple(method_settings.LossWeights.model_fields)  # one term, one weight, one order
+    assert all(need in NEED_BUILDERS for term in TERMS.values() for need in term.needs)
+    assert TERM_ORDER == ("loss", *TERMS)
     for name, spec in METHODS.items():
         assert spec.terms[0] == "rec", name
         assert ("dcl" in spec.terms) == (spec.negatives is not None), name

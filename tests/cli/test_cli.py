@@ -145,9 +145,9 @@ def test_distill_offline_teacher_is_one_line_and_leaves_nothing(tmp_path: Path, 
 def test_distill_task_alone_runs_that_tasks_demo(tmp_path: Path, monkeypatch):
     """`dckd distill --task derain`: the deraining demo; its teacher is trained on first use and cached."""
     from dckd_cli.cache import cache_dir
-    from dckd_cli.pipelines import demo
+    from dckd_cli.pipelines import demo, demo_teacher
 
-    monkeypatch.setattr(demo, "DEMO_TEACHER_ITERS", dict.fromkeys(demo.DEMO_TEACHER_ITERS, 2))
+    monkeypatch.setattr(demo_teacher, "DEMO_TEACHER_ITERS", dict.fromkeys(demo_teacher.DEMO_TEACHER_ITERS, 2))
     monkeypatch.setattr(demo, "DEMO_WARMUP_ITERS", 2)
     root = tmp_path / "demo"
     result = runner.invoke(app, ["distill", "--task", "derain", "--output", str(root), "--iters", "2", "-q"])
@@ -159,9 +159,9 @@ def test_distill_task_alone_runs_that_tasks_demo(tmp_path: Path, monkeypatch):
 @pytest.mark.parametrize("task,method", [("sr", "logits"), ("sr", "fakd"), ("deblur", "logits"), ("derain", "dukd")])
 def test_demo_preset_needs_no_teacher_checkpoint(task: str, method: str, tmp_path: Path, monkeypatch):
     """SR: the packaged DCTLSA (FAKD taps its LR_conv, found by class name); scale 1: a trained NAFNet."""
-    from dckd_cli.pipelines import demo
+    from dckd_cli.pipelines import demo_teacher
 
-    monkeypatch.setattr(demo, "DEMO_TEACHER_ITERS", dict.fromkeys(demo.DEMO_TEACHER_ITERS, 2))
+    monkeypatch.setattr(demo_teacher, "DEMO_TEACHER_ITERS", dict.fromkeys(demo_teacher.DEMO_TEACHER_ITERS, 2))
     args = ["distill", "--preset", "demo", "--task", task, "--method", method, "--iters", "2"]
     args += ["--set", "data.patch_size=16", "--set", "teacher.size=tiny", "--output", str(tmp_path / "r"), "-q"]
     result = runner.invoke(app, args)

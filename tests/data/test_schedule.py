@@ -62,6 +62,6 @@ def test_a_progressive_run_resumes_bitwise(tmp_path: Path):
     train(half, tmp_path / "half")
     resumed = full.model_copy(deep=True)
     resumed.output = tmp_path / "half"
-    Trainer(resumed, tmp_path / "half").run(resume=True)  # stopped after stage 1, resumed into stage 2
+    Trainer.of(resumed, tmp_path / "half").run(resume=True)  # stopped after stage 1, resumed into stage 2
     a, b = load_checkpoint(tmp_path / "full").model, load_checkpoint(tmp_path / "half").model
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -80,7 +80,7 @@ def test_a_kill_at_any_call_of_a_save_resumes_bitwise(tmp_path: Path, tiny_setti
             with monkeypatch.context() as m:
                 Injector(m, save_number=1, at=at)
                 with pytest.raises(Killed):
-                    Trainer(settings(), folder).run(resume=True)
-        Trainer(settings(), folder).run(resume=True)
+                    Trainer.of(settings(), folder).run(resume=True)
+        Trainer.of(settings(), folder).run(resume=True)
         got = _student(folder)
         assert all(torch.equal(expected[k], got[k]) for k in expected), f"killed at call {at} of {calls}"

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from dckd_cli.cli.app import app
 from dckd_cli.data.benchmarks import DatasetError
 from dckd_cli.data.images import write_image
+from dckd_cli.engine.build import build_accelerator
 from dckd_cli.engine.trainer import Trainer, train
 from dckd_cli.report.progress import LineSink
 from dckd_cli.settings.presets import SettingsError, resolve_settings
@@ -66,7 +67,7 @@ def test_a_corrupt_training_image_is_named_or_left_out(tmp_path: Path, tiny_sett
 def test_threads_setting_sizes_torch_pool(tiny_settings):
     before = torch.get_num_threads()
     try:
-        Trainer(tiny_settings("scratch", **{"runtime.threads": 1}), Path("/nonexistent"))
+        build_accelerator(tiny_settings("scratch", **{"runtime.threads": 1}), None)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
@@ -166,7 +167,7 @@ def test_a_damaged_last_checkpoint_falls_back_to_the_previous_one(tmp_path: Path
     folder = RunFolder(run)
     folder.weights("last", "student").write_bytes(b"damaged")
     assert load_checkpoint(run).state["iter"] == 3  # the copy before
-    Trainer(tiny_settings("logits", iters=6), run).run(resume=True)
+    Trainer.of(tiny_settings("logits", iters=6), run).run(resume=True)
     assert load_checkpoint(run).state["iter"] == 6
     # A kill between the two renames of a save: no `last`, only its previous copy.
     folder.checkpoint("last").rename(folder.checkpoints / "elsewhere")
@@ -234,7 +235,7 @@ def test_a_signal_stops_at_a_step_boundary_and_resume_is_bitwise(tmp_path: Path,
     train(tiny_settings("logits", iters=8), tmp_path / "whole")
     with pytest.raises(Stopped, match=r"SIGTERM after iteration 4 of 8; saved"):
         train(tiny_settings("logits", iters=8), tmp_path / "part", sink=KillAt())
-    Trainer(tiny_settings("logits", iters=8), tmp_path / "part").run(resume=True)
+    Trainer.of(tiny_settings("logits", iters=8), tmp_path / "part").run(resume=True)
     a, b = (load_file(str(RunFolder(tmp_path / n).weights("last", "student"))) for n in ("whole", "part"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored

@@ -43,14 +43,15 @@ def test_teacher_gets_no_gradient_and_stays_unchanged(tmp_path: Path, tiny_setti
 
     def spy(self, lq, gt, student_out):
         terms = original(self, lq, gt, student_out)
-        if self.teacher is not None:
-            seen.append(all(p.grad is None and not p.requires_grad for p in self.teacher.parameters()))
-            seen.append(not self.teacher.training)
+        teacher = self.resources.teacher
+        if teacher is not None:
+            seen.append(all(p.grad is None and not p.requires_grad for p in teacher.parameters()))
+            seen.append(not teacher.training)
         return terms
 
     monkeypatch.setattr(Method, "loss_terms", spy)
     before = load_file(str(teacher_file))
-    trainer = Trainer(tiny_settings("logits", iters=5), tmp_path / "run")
+    trainer = Trainer.of(tiny_settings("logits", iters=5), tmp_path / "run")
     (tmp_path / "run").mkdir()
     trainer.run()
     assert seen and all(seen)
@@ -71,7 +72,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path: Path, tiny_settings):
         handle.write(json.dumps({"iter": 7, "rec": 1.0}) + "\n")
     settings = tiny_settings("logits", iters=12)
     settings.output = part
-    Trainer(settings, part).run(resume=True)
+    Trainer.of(settings, part).run(resume=True)
 
     a, b = load_checkpoint(whole), load_checkpoint(part)
     assert a.state["iter"] == b.state["iter"] == 12

@@ -44,7 +44,7 @@ def test_resume_on_cuda_matches_an_uninterrupted_run(tmp_path: Path, overrides):
     train(settings(6), tmp_path / "whole")
     train(settings(6), tmp_path / "twin")
     train(settings(3), tmp_path / "part")
-    Trainer(settings(6), tmp_path / "part").run(resume=True)
+    Trainer.of(settings(6), tmp_path / "part").run(resume=True)
 
     def weights(name: str) -> dict[str, torch.Tensor]:
         return load_file(str(RunFolder(tmp_path / name).weights("last", "student")))
@@ -67,7 +67,7 @@ def test_deterministic_kernels_make_gpu_resume_bitwise(tmp_path: Path, overrides
 
     train(settings(6), tmp_path / "whole")
     train(settings(3), tmp_path / "part")
-    Trainer(settings(6), tmp_path / "part").run(resume=True)
+    Trainer.of(settings(6), tmp_path / "part").run(resume=True)
     a = load_file(str(RunFolder(tmp_path / "whole").weights("last", "student")))
     b = load_file(str(RunFolder(tmp_path / "part").weights("last", "student")))
     assert all(torch.equal(a[k], b[k]) for k in a)

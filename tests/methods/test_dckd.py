@@ -6,17 +6,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from dckd_cli.engine.build import build_run
 from dckd_cli.engine.trainer import Trainer, train
 from dckd_cli.methods.context import StepContext
 from dckd_cli.methods.history_model import HistoryModel
 from dckd_cli.methods.negatives import negative_inputs
-from dckd_cli.settings.schema import HistorySettings, NegativeSettings
+from dckd_cli.settings.method import HistorySettings, NegativeSettings
 
 
 def _build(settings):
-    trainer = Trainer(settings, Path("/nonexistent"))
-    trainer.setup()
-    return trainer
+    return build_run(settings)
 
 
 def test_gradients_reach_only_the_student(dckd_settings):
@@ -27,7 +26,7 @@ def test_gradients_reach_only_the_student(dckd_settings):
     assert set(terms) == {"rec", "kd", "dcl", "ce", "lcr"}
     sum(terms.values()).backward()
     assert all(p.grad is not None for p in student.parameters())
-    for frozen in (method.teacher, method.encoder, method.history.model):
+    for frozen in (method.resources.teacher, *method.resources.networks()):
         assert all(p.grad is None and not p.requires_grad for p in frozen.parameters())
 
 
@@ -43,8 +42,8 @@ def test_each_term_carries_gradient_to_the_student(dckd_settings):
 def test_one_batched_history_forward_per_step(dckd_settings, monkeypatch):
     t = _build(dckd_settings(overrides=("method.dcl.negatives.count=5",)))
     calls = []
-    original = t.method.history.model.forward
-    monkeypatch.setattr(t.method.history.model, "forward", lambda x: calls.append(x.shape) or original(x))
+    original = t.method.resources.history.model.forward
+    monkeypatch.setattr(t.method.resources.history.model, "forward", lambda x: calls.append(x.shape) or original(x))
     lq = torch.rand(2, 3, 16, 16)
     t.method.loss_terms(lq, torch.rand(2, 3, 32, 32), t.student(lq))
     assert calls == [torch.Size([10, 3, 16, 16])]  # 5 negatives x batch 2, one call
@@ -84,28 +83,23 @@ def test_history_changes_only_at_update_steps_by_the_ema_formula():
 
 def test_history_follows_the_ema_student_in_training(tmp_path: Path, dckd_settings):
     settings = dckd_settings(iters=4, overrides=("method.dcl.history.steps=[2]", "method.dcl.history.breakpoints=[]"))
-    t = Trainer(settings, tmp_path / "run")
+    t = Trainer.of(settings, tmp_path / "run")
     (tmp_path / "run").mkdir()
     snapshots = {}
-    original = t.setup
+    method = t.r.method
+    hook = method.after_step
 
-    def setup():
-        original()
-        hook = t.method.after_step
+    def spy(iteration, ema):
+        before = {k: v.clone() for k, v in method.resources.history.model.state_dict().items()}
+        hook(iteration, ema)
+        after = method.resources.history.model.state_dict()
+        expected = {k: 0.1 * before[k] + 0.9 * ema.state_dict()[k] for k in before}
+        snapshots[iteration] = (
+            any(not torch.equal(before[k], after[k]) for k in before),
+            all(torch.allclose(after[k], expected[k], atol=1e-7) for k in before if before[k].is_floating_point()),
+        )
 
-        def spy(iteration, ema):
-            before = {k: v.clone() for k, v in t.method.history.model.state_dict().items()}
-            hook(iteration, ema)
-            after = t.method.history.model.state_dict()
-            expected = {k: 0.1 * before[k] + 0.9 * ema.state_dict()[k] for k in before}
-            snapshots[iteration] = (
-                any(not torch.equal(before[k], after[k]) for k in before),
-                all(torch.allclose(after[k], expected[k], atol=1e-7) for k in before if before[k].is_floating_point()),
-            )
-
-        t.method.after_step = spy
-
-    t.setup = setup
+    method.after_step = spy
     t.run()
     assert [snapshots[i][0] for i in (1, 2, 3, 4)] == [False, True, False, True]
     assert snapshots[2][1] and snapshots[4][1]
@@ -124,8 +118,8 @@ def test_switches_and_weights_turn_terms_off(dckd_settings):
         assert set(t.method.loss_terms(lq, gt, t.student(lq))) == expected
     t = _build(dckd_settings("csd"))
     assert set(t.method.loss_terms(lq, gt, t.student(lq))) == {"rec", "kd", "dcl"}
-    assert t.method.history is None and t.method.encoder_plan.latents is False
-    ctx = StepContext(t.method, lq, gt, t.student(lq))
+    assert t.method.resources.history is None and t.method.resources.encoder.latents is False
+    ctx = StepContext(t.method.resources, t.method.settings, lq, gt, t.student(lq))
     ctx.teacher_out = positive = torch.rand(2, 3, 32, 32)
     assert torch.equal(ctx.negatives, positive.roll(1, dims=0)[None])  # fixed in-batch
 
@@ -143,7 +137,7 @@ def test_resume_restores_history_and_negatives(tmp_path: Path, dckd_settings):
     overrides = ("method.dcl.history.steps=[2]", "method.dcl.history.breakpoints=[]", "runtime.save_every=3")
     train(dckd_settings(iters=6, overrides=overrides), tmp_path / "whole")
     train(dckd_settings(iters=3, overrides=overrides), tmp_path / "part")
-    Trainer(dckd_settings(iters=6, overrides=overrides), tmp_path / "part").run(resume=True)
+    Trainer.of(dckd_settings(iters=6, overrides=overrides), tmp_path / "part").run(resume=True)
     from dckd_cli.engine.checkpoint import load_checkpoint
 
     a, b = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "part")

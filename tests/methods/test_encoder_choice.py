@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from dckd_cli.engine.trainer import Trainer
+from dckd_cli.engine.build import build_run
 from dckd_cli.losses.distribution import code_logits, distribution_loss
-from dckd_cli.methods.label_consistency import ConsistencyTargets
-from dckd_cli.methods.method import MethodError
+from dckd_cli.methods.build import MethodError
+from dckd_cli.methods.consistency_targets import ConsistencyTargets
 from dckd_cli.models.tiny_ae import TinyAEEncoder, is_tiny_ae
 from dckd_cli.models.vqgan import resolve_encoder
-from dckd_cli.settings.schema import LcrSettings
+from dckd_cli.settings.method import LcrSettings
 
 
 def _tiny_ae_state(f32: bool = False, pooled: bool = False, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -102,9 +102,8 @@ def test_dmm_refused_without_a_codebook_and_dcr_runs(dckd_settings, tmp_path: Pa
         "method.encoder.layer_weights=[1,1,1]",
     )
     with pytest.raises(MethodError, match="has no codebook.*method.weights.ce=0"):
-        Trainer(dckd_settings("dckd", overrides=extra), tmp_path / "a").setup()
-    trainer = Trainer(dckd_settings("dckd", overrides=(*extra, "method.weights.ce=0")), tmp_path / "b")
-    trainer.setup()
+        build_run(dckd_settings("dckd", overrides=extra))
+    trainer = build_run(dckd_settings("dckd", overrides=(*extra, "method.weights.ce=0")))
     lq, gt = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 32, 32)
     out = trainer.student(lq)
     terms = trainer.method.loss_terms(lq, gt, out)
@@ -114,8 +113,7 @@ def test_dmm_refused_without_a_codebook_and_dcr_runs(dckd_settings, tmp_path: Pa
 
 
 def test_dcl_waits_for_its_start(dckd_settings, tmp_path: Path):
-    trainer = Trainer(dckd_settings("dckd", overrides=("method.dcl.start=3",)), tmp_path / "r")
-    trainer.setup()
+    trainer = build_run(dckd_settings("dckd", overrides=("method.dcl.start=3",)))
     lq, gt = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 32, 32)
     out = trainer.student(lq)
     assert float(trainer.method.loss_terms(lq, gt, out)["dcl"]) == 0.0

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dckd_cli.engine.trainer import Trainer
-from dckd_cli.methods.registry import METHODS
+from dckd_cli.catalog.methods import METHODS
+from dckd_cli.engine.build import build_run
 
 GOLDEN = Path(__file__).with_name("golden_terms.json")
 RTOL = 1e-6
@@ -31,11 +31,9 @@ VARIANTS = {
 
 
 def _record(settings) -> dict[str, list[float]]:
-    trainer = Trainer(settings, Path("/nonexistent"))
-    trainer.setup()
-    student, method = trainer.student, trainer.method
-    history = getattr(method, "history", None)
-    for network in (student, trainer.teacher, getattr(method, "encoder", None), getattr(history, "model", None)):
+    run = build_run(settings)
+    student, method = run.student, run.method
+    for network in (student, run.teacher, *method.resources.networks()):
         if network is not None:
             network.double()
     g = torch.Generator().manual_seed(11)

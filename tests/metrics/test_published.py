@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dckd_cli.data.benchmarks import load_benchmark
-from dckd_cli.metrics.evaluate import evaluate
+from dckd_cli.metrics.scoring import evaluate
 from dckd_cli.models.checkpoints import detect_model
 from dckd_cli.models.zoo import build_model
 

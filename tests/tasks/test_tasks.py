@@ -71,19 +71,19 @@ def test_every_method_trains_on_each_scale1_task(task, method, nafnet_teacher, t
 
 def test_fakd_and_dckd_parts_on_scale1_models(nafnet_teacher, tmp_path):
     """FAKD taps NAFNet's middle blocks; DCKD's negatives and label consistency keep the input size."""
-    from dckd_cli.engine.trainer import Trainer
+    from dckd_cli.engine.build import build_run
 
     settings = _tiny("derain", "dckd-star", nafnet_teacher, "method.lcr.prob=1.0")
-    trainer = Trainer(settings, tmp_path / "x")
-    trainer.setup()
+    trainer = build_run(settings)
     lq, gt = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
     out = trainer.student(lq)
     terms = trainer.method.loss_terms(lq, gt, out)
     assert set(terms) >= {"rec", "kd", "dcl", "ce", "lcr"} and all(torch.isfinite(v) for v in terms.values())
     fakd = _tiny("deblur", "fakd", nafnet_teacher)
-    trainer = Trainer(fakd, tmp_path / "y")
-    trainer.setup()
-    assert trainer.method.taps[0].paths == ["middle_blks"] and trainer.method.taps[1].paths == ["middle_blks"]
+    trainer = build_run(fakd)
+    assert trainer.method.resources.taps[0].paths == ["middle_blks"] and trainer.method.resources.taps[1].paths == [
+        "middle_blks"
+    ]
 
 
 def test_nafnet_patch_constraint_is_found_up_front(nafnet_teacher):

@@ -13,8 +13,8 @@ from torch import nn
 from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data.benchmarks import Benchmark
 from dckd_cli.data.images import write_image
+from dckd_cli.metrics.inference import run_on_image
 from dckd_cli.metrics.psnr_ssim import Channel, psnr, ssim
-from dckd_cli.metrics.tiling import restore_image
 
 
 @dataclass
@@ -70,7 +70,7 @@ def evaluate(
         scores = []
         for index, pair in enumerate(bench):
             lq, gt = pair.load()
-            out = restore_image(model, lq, scale, tile, overlap, multiple, device)
+            out = run_on_image(model, lq, scale, tile, overlap, multiple, device)
             if out.shape != gt.shape:
                 raise ValueError(f"{bench.name}/{pair.name}: output {out.shape} does not match target {gt.shape}")
             scores.append(ImageScore(pair.name, psnr(out, gt, channel, crop), ssim(out, gt, channel, crop)))

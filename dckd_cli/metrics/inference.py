@@ -40,7 +40,7 @@ def _owned(starts: list[int], tile: int, length: int) -> list[tuple[int, int]]:
 
 
 @torch.no_grad()
-def restore(
+def run_tiled(
     model: nn.Module, x: torch.Tensor, scale: int, tile: int | None = None, overlap: int = 16, multiple: int = 1
 ) -> torch.Tensor:
     """Restore ``(1, C, H, W)`` ``x``, whole or in ``tile``-sized LQ tiles overlapping by ``overlap``."""
@@ -61,7 +61,7 @@ def restore(
     return out
 
 
-def restore_image(
+def run_on_image(
     model: nn.Module,
     img: np.ndarray,
     scale: int,
@@ -73,5 +73,5 @@ def restore_image(
     """``(H, W, 3)`` uint8 in, the restoration as ``(H * scale, W * scale, 3)`` uint8 out
     (clamped and rounded as the published protocol does)."""
     x = torch.from_numpy(uint8_to_tensor_array(img))[None].to(device)
-    y = restore(model, x, scale, tile=tile, overlap=overlap, multiple=multiple)
+    y = run_tiled(model, x, scale, tile=tile, overlap=overlap, multiple=multiple)
     return tensor_array_to_uint8(y[0].float().cpu().numpy())

@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dckd_cli.metrics.tiling import _owned, _tile_starts, forward_padded, restore
+from dckd_cli.metrics.inference import _owned, _tile_starts, forward_padded, run_tiled
 from dckd_cli.models.zoo import build_model
 
 
@@ -21,8 +21,8 @@ def test_tiled_equals_whole_for_a_local_network():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 12, 3, padding=1), nn.PixelShuffle(2))
     x = torch.rand(1, 3, 45, 38)
-    whole = restore(net, x, 2)
-    tiled = restore(net, x, 2, tile=16, overlap=6)
+    whole = run_tiled(net, x, 2)
+    tiled = run_tiled(net, x, 2, tile=16, overlap=6)
     assert tiled.shape == whole.shape == (1, 3, 90, 76)
     assert torch.allclose(tiled, whole, atol=1e-6)
 

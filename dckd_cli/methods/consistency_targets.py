@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from dckd_cli.losses.label_consistency import OPS
-from dckd_cli.settings.schema import LcrSettings
+from dckd_cli.settings.method import LcrSettings
 
 
 class ConsistencyTargets:

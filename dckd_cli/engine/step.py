@@ -1,0 +1,131 @@
+"""The optimiser step: what the training loop runs and what every timing measures.
+
+``Stepper`` prepares the student and optimiser with Accelerate and takes micro-steps under
+autocast and gradient accumulation; ``end_iteration`` closes an optimiser step (scheduler,
+EMA, the method's ``after_step``). ``time_steps`` runs the same two on synthetic (or given)
+batches: the dry run, ablate's estimate, the benchmarks and the golden test's set-up use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader
+
+from dckd_cli.engine.build import Run
+from dckd_cli.errors import DckdError
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLoss(DckdError):
+    """A loss term became NaN or infinite; the step was not taken."""
+
+
+@dataclass
+class Window:
+    """Loss sums between two log lines."""
+
+    sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    steps: int = 0
+    skipped: int = 0  # steps whose loss was not finite (optim.non_finite=skip)
+    tick: float = field(default_factory=time.perf_counter)
+
+
+class Stepper:
+    """The prepared student and optimiser of ``run`` (and its batches, when given), stepped."""
+
+    def __init__(self, run: Run, batches: DataLoader | None = None):
+        self.run = run
+        acc = run.accelerator
+        if batches is None:
+            self.student, self.optimizer = acc.prepare(run.student, run.optimizer)
+            self.batches: Iterable = ()
+        else:
+            self.student, self.optimizer, self.batches = acc.prepare(run.student, run.optimizer, batches)
+        run.ema.model.to(acc.device)
+        run.method.to(acc.device)
+        self.window = Window()
+
+    def micro_step(self, lq: torch.Tensor, gt: torch.Tensor, iteration: int) -> None:
+        """One forward / backward / optimiser step (one micro-batch under gradient accumulation);
+        ``iteration``: the optimiser steps done before it."""
+        s, acc, student, window = self.run.settings, self.run.accelerator, self.student, self.window
+        with acc.accumulate(student):
+            with acc.autocast():
+                out = student(lq)
+                terms = self.run.method.loss_terms(lq, gt, out)
+                loss = torch.stack(list(terms.values())).sum()
+            values = {name: float(value.detach()) for name, value in terms.items()}
+            total = float(loss.detach())
+            bad = next((name for name, v in values.items() if not math.isfinite(v)), None)
+            if bad is not None and s.optim.non_finite == "skip":
+                log.warning("loss term '%s' is %s at iteration %d: step skipped", bad, values[bad], iteration + 1)
+                self.optimizer.zero_grad(set_to_none=True)
+                window.skipped += 1
+                return
+            if bad is not None:
+                raise NonFiniteLoss(
+                    f"loss term '{bad}' became {values[bad]} after {iteration} iterations; the run stopped "
+                    f"(its last checkpoint is intact): lower optim.lr (now {s.optim.lr:g}), set optim.grad_clip or "
+                    f"optim.non_finite=skip"
+                    f"{', use mixed_precision=no' if s.runtime.mixed_precision != 'no' else ''}, then --resume"
+                )
+            acc.backward(loss)
+            if acc.sync_gradients and s.optim.grad_clip:
+                acc.clip_grad_norm_(student.parameters(), s.optim.grad_clip)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        for name, value in values.items():
+            window.sums[name] += value / s.optim.grad_accum
+        window.sums["loss"] += total / s.optim.grad_accum
+
+    def end_iteration(self, iteration: int) -> None:
+        """After optimiser step ``iteration``: the schedule, the EMA and the method's slow state."""
+        run = self.run
+        run.scheduler.step()
+        self.window.steps += 1
+        run.ema.update(run.accelerator.unwrap_model(self.student))
+        run.method.after_step(iteration, run.ema.model)
+
+
+def synthetic_batches(run: Run) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Seeded random (lq, gt) batches of the run's first batch and patch size, endlessly."""
+    s = run.settings
+    g = torch.Generator().manual_seed(0)
+    lq = torch.rand(s.data.batch_size, 3, s.data.patch_size, s.data.patch_size, generator=g)
+    gt = torch.rand(lq.shape[0], 3, lq.shape[2] * s.scale, lq.shape[3] * s.scale, generator=g)
+    lq, gt = lq.to(run.accelerator.device), gt.to(run.accelerator.device)
+    while True:
+        yield lq, gt
+
+
+def time_steps(run: Run, steps: int = 2, batches: Iterable | None = None) -> float:
+    """Median seconds of an optimiser step of ``run`` (all its micro-batches), after one warm-up
+    step, on the run's device: the loop's own step. Changes the run's weights and state."""
+    stepper = Stepper(run)
+    device = run.accelerator.device
+    source = iter(batches) if batches is not None else synthetic_batches(run)
+    stepper.student.train()
+    times = []
+    for i in range(steps + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        began = time.perf_counter()
+        while True:
+            lq, gt = next(source)
+            stepper.micro_step(lq.to(device), gt.to(device), i)
+            if run.accelerator.sync_gradients:
+                break
+        stepper.end_iteration(i + 1)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i:
+            times.append(time.perf_counter() - began)
+    return sorted(times)[len(times) // 2]

@@ -1,0 +1,162 @@
+"""The one place that builds a method from settings: its active terms, then what they need.
+
+Each need (``terms.NEEDS``) has one builder here; a need that cannot be met (no teacher, an
+encoder without a codebook for ``latents``, a batch too small for in-batch negatives) is a
+``MethodError`` naming the setting, raised before any step. Declarations: ``catalog/methods.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from dckd_cli.catalog.architectures import ARCHITECTURES, DETECTED_TAPS
+from dckd_cli.catalog.methods import METHODS, MethodSpec
+from dckd_cli.errors import DckdError
+from dckd_cli.methods.consistency_targets import ConsistencyTargets
+from dckd_cli.methods.feature_taps import FeatureTaps, TapError
+from dckd_cli.methods.history_model import HistoryModel
+from dckd_cli.methods.method import Method
+from dckd_cli.methods.negatives import HistoryNegatives, InBatchNegatives
+from dckd_cli.methods.resources import EncoderResource, Resources
+from dckd_cli.methods.terms import NEEDS, TERMS, Need, needs_of
+from dckd_cli.settings.schema import RunSettings
+
+# The released code's per-level weights (VQGAN, 5 levels); an encoder with fewer levels
+# takes the last entries (the deepest levels weigh most).
+RELEASED_LAYER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+
+
+class MethodError(DckdError):
+    """Settings that a method cannot run with (found when it is built, before any step)."""
+
+
+def method_spec(name: str) -> MethodSpec:
+    if name not in METHODS:
+        raise DckdError(f"method '{name}' is unknown; choose from {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def active_weights(settings: RunSettings) -> dict[str, float]:
+    """The method's declared terms with a non-zero weight, and their weights (a zero weight turns a term off)."""
+    weights = settings.method.weights
+    return {t: float(getattr(weights, t)) for t in method_spec(settings.method.name).terms if getattr(weights, t) > 0}
+
+
+def run_needs(settings: RunSettings) -> frozenset[Need]:
+    """What the run's method, with its weights, needs built (``teacher`` among them or not)."""
+    return needs_of(active_weights(settings))
+
+
+class _Builder:
+    """Fills ``Resources`` need by need, in ``NEEDS`` order (the order fixes the RNG draws)."""
+
+    def __init__(self, settings: RunSettings, student: nn.Module, teacher: nn.Module | None, terms: list[str]):
+        self.settings, self.student, self.terms = settings, student, terms
+        self.resources = Resources(teacher=teacher)
+
+    def terms_needing(self, need: Need) -> list[str]:
+        return [t for t in self.terms if need in TERMS[t].needs]
+
+    def teacher(self) -> None:
+        if self.resources.teacher is None:
+            raise MethodError(f"method '{self.settings.method.name}' needs a teacher")
+
+    def taps(self) -> None:
+        s, teacher = self.settings, self.resources.teacher
+        assert teacher is not None
+        cfg = s.method.fakd
+        s_paths = cfg.student_layers or _default_taps(s.student.arch, self.student)
+        t_paths = cfg.teacher_layers or _default_taps(s.teacher.arch, teacher)
+        if not s_paths or len(s_paths) != len(t_paths):
+            raise TapError(
+                "fakd needs as many teacher as student layers: set method.fakd.student_layers "
+                "and method.fakd.teacher_layers (module paths)"
+            )
+        self.resources.taps = FeatureTaps(self.student, s_paths, "student"), FeatureTaps(teacher, t_paths, "teacher")
+
+    def features(self) -> None:
+        self._encoder()
+
+    def latents(self) -> None:
+        encoder = self._encoder()
+        if getattr(encoder.network, "codebook", None) is None:
+            term = self.terms_needing("latents")[0]
+            raise MethodError(
+                f"method.weights.{term}: the encoder {self.settings.method.encoder.checkpoint} has no codebook, so "
+                f"term '{term}' cannot run; set method.weights.{term}=0 or use a VQGAN encoder"
+            )
+
+    def _encoder(self) -> EncoderResource:
+        """The encoder, built once for ``features`` and ``latents`` together."""
+        if self.resources.encoder is not None:
+            return self.resources.encoder
+        from dckd_cli.models.vqgan import resolve_encoder
+
+        cfg = self.settings.method.encoder
+        network = resolve_encoder(cfg.checkpoint, cfg.input_range)
+        layers = cfg.layers if cfg.layers is not None else list(range(network.levels))
+        if max(layers) >= network.levels:
+            raise MethodError(
+                f"method.encoder.layers {layers}: this encoder has levels 0..{network.levels - 1}; "
+                f"choose layers among them"
+            )
+        weights = cfg.layer_weights if cfg.layer_weights is not None else RELEASED_LAYER_WEIGHTS[-len(layers) :]
+        if len(weights) != len(layers):
+            raise MethodError(
+                f"method.encoder.layers {layers}: give method.encoder.layer_weights, one weight per layer"
+            )
+        levels = tuple(layers) if self.terms_needing("features") else ()
+        latents = bool(self.terms_needing("latents"))
+        self.resources.encoder = EncoderResource(network, levels, list(weights), latents)
+        return self.resources.encoder
+
+    def negatives(self) -> None:
+        s = self.settings
+        cfg = s.method.dcl
+        if method_spec(s.method.name).negatives == "batch":
+            if s.data.batch_size < 2:
+                raise MethodError(
+                    f"method '{s.method.name}' takes its negatives from the other images of a batch; "
+                    "set data.batch_size to 2 or more"
+                )
+            self.resources.negatives = InBatchNegatives(cfg.negatives.count)
+            return
+        history = HistoryModel(self.student, cfg.history, s.optim.iters)
+        self.resources.history = history
+        self.resources.negatives = HistoryNegatives(history, cfg.negatives, s.runtime.seed)
+
+    def consistency(self) -> None:
+        self.resources.consistency = ConsistencyTargets(self.settings.method.lcr, self.settings.runtime.seed)
+
+
+BUILDERS: dict[Need, Callable[[_Builder], None]] = {
+    "teacher": _Builder.teacher,
+    "taps": _Builder.taps,
+    "features": _Builder.features,
+    "latents": _Builder.latents,
+    "negatives": _Builder.negatives,
+    "consistency": _Builder.consistency,
+}
+assert tuple(BUILDERS) == NEEDS, "one builder per need, in the order of terms.NEEDS"
+
+
+def build_method(settings: RunSettings, student: nn.Module, teacher: nn.Module | None) -> Method:
+    weights = active_weights(settings)
+    if not weights:
+        keys = ", ".join(f"method.weights.{t}" for t in method_spec(settings.method.name).terms)
+        raise MethodError(f"method '{settings.method.name}': every term has weight 0; set one of {keys} above 0")
+    builder = _Builder(settings, student, teacher, list(weights))
+    needs = needs_of(weights)
+    for need in NEEDS:
+        if need in needs:
+            BUILDERS[need](builder)
+    return Method(settings.method, weights, builder.resources, student)
+
+
+def _default_taps(arch: str, model: nn.Module) -> list[str]:
+    """The catalog's FAKD taps for ``arch``; for a detected model, by its class name."""
+    if arch == "auto":
+        return list(DETECTED_TAPS.get(type(model).__name__, ()))
+    return list(ARCHITECTURES[arch].feature_taps) if arch in ARCHITECTURES else []
