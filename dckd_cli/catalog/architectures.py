@@ -1,7 +1,7 @@
 """One table of the architectures: sizes, parameter counts, official weights, feature taps,
 pad multiple and the spandrel architecture each comes from.
 
-Sizes: ``teacher`` and ``student`` are the paper's pairs (METHOD.md, appendix table);
+Sizes: ``teacher`` and ``student`` are the paper's pairs (the paper's appendix table, docs/method.md);
 ``lite`` (about 0.25M parameters), ``small`` and ``tiny`` are CPU-sized members of the same
 families: ``lite`` for CPU experiments in a regime where a student is capacity-limited
 but not starved, ``small`` and ``tiny`` for demos and tests.

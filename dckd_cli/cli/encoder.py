@@ -28,9 +28,6 @@ def fit_command(
     iters: Annotated[int, typer.Option("--iters", help="Training iterations.")] = 3000,
     batch: Annotated[int, typer.Option("--batch", help="Patches per iteration.")] = 8,
     patch: Annotated[int, typer.Option("--patch", help="Patch side in pixels (multiple of 16).")] = 64,
-    with_decoder: Annotated[
-        bool, typer.Option("--with-decoder", help="Also save the decoder (to reconstruct).")
-    ] = False,
     seed: opt.SeedOpt = None,
     force: opt.ForceOpt = False,
     quiet: opt.QuietOpt = False,
@@ -54,7 +51,6 @@ def fit_command(
         batch=batch,
         patch=patch,
         seed=seed or 0,
-        with_decoder=with_decoder,
         on_step=on_step,
     )
     console.print(

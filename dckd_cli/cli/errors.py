@@ -24,11 +24,6 @@ def _print(message: str) -> None:
     Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
 
 
-def fail(message: str, code: int = 1) -> None:
-    _print(message)
-    raise typer.Exit(code)
-
-
 def user_errors(func: F) -> F:
     """Print a ``DckdError`` (settings errors field by field) and exit with its code; no traceback."""
 

@@ -57,8 +57,3 @@ def check_images(paths: list[Path], workers: int | None = None) -> tuple[dict[Pa
         except OSError:
             pass  # a read-only cache: the check is just not remembered
     return sizes, bad
-
-
-def find_bad_images(paths: list[Path], workers: int | None = None) -> dict[Path, str]:
-    """``{path: reason}`` for the files that do not decode."""
-    return check_images(paths, workers)[1]

@@ -59,7 +59,6 @@ def save_checkpoint(folder: Path, tag: str, ckpt: Checkpoint) -> Path:
         shutil.rmtree(prev, ignore_errors=True)
         final.rename(prev)
     tmp.rename(final)
-    shutil.rmtree(root / f".old-{tag}", ignore_errors=True)  # the layout of earlier versions
     return final
 
 
@@ -79,7 +78,7 @@ def load_checkpoint(folder: Path, tag: str = "last") -> Checkpoint:
     """Read ``checkpoints/<tag>/``; if it is missing or damaged, the previous copy (then, for
     ``last``, ``best`` and its previous copy), with a warning naming the one used."""
     root = RunFolder(folder).checkpoints
-    names = [tag, f".prev-{tag}", f".old-{tag}"] + (["best", ".prev-best"] if tag == "last" else [])
+    names = [tag, f".prev-{tag}"] + (["best", ".prev-best"] if tag == "last" else [])
     candidates = [root / n for n in names if (root / n / "state.pt").is_file()]
     if not candidates:
         raise RunFolderError(f"{folder}: no '{tag}' checkpoint to resume from; start again with --force")

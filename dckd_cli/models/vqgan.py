@@ -2,7 +2,7 @@
 
 Built from ``taming.modules`` (taming-transformers) with the official layout, so the
 ImageNet f16-1024 checkpoint (``state_dict`` with ``encoder.*``, ``quant_conv.*``,
-``quantize.embedding.weight``) loads as is. Two uses (METHOD.md):
+``quantize.embedding.weight``) loads as is. Two uses (docs/method.md):
 
 * contrastive features phi_i: the output of the first ResnetBlock of each resolution level
   (128/128/256/256/512 channels at H .. H/16 for the official model);

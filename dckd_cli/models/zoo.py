@@ -1,4 +1,4 @@
-"""Teacher and student builders at the paper's sizes (METHOD.md, appendix table).
+"""Teacher and student builders at the paper's sizes (the paper's appendix table; docs/method.md).
 
 Architectures come from spandrel (SwinIR, RCAN, NAFNet) and spandrel-extra-arches
 (Restormer); this module only fixes their hyperparameters. Every model maps an

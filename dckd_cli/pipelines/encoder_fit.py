@@ -117,7 +117,6 @@ def fit_encoder(
     patch: int = 64,
     lr: float = 2e-4,
     seed: int = 0,
-    with_decoder: bool = False,
     on_step: Callable[[int, dict], None] | None = None,
 ) -> FitReport:
     """Train the autoencoder on ``source`` (a folder or ``builtin``); write ``output`` (+ .json)."""

@@ -66,13 +66,3 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
     if left:
         out["dckd"] = left
     return out
-
-
-def new_key(dotted: str) -> str | None:
-    """Where an old dotted key lives now (for messages), or None."""
-    for old, new in MOVED.items():
-        if dotted == old or dotted.startswith(old + "."):
-            return new + dotted[len(old) :]
-    if dotted in SWITCHES:
-        return f"method.weights.{SWITCHES[dotted]} (0 turns the term off)"
-    return None

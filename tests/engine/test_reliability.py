@@ -280,13 +280,13 @@ def test_image_checks_are_remembered_by_path_size_and_time(tmp_path: Path, monke
 
     photos = _photos(tmp_path / "train", 3)
     paths = sorted(photos.iterdir())
-    assert verify.find_bad_images(paths) == {}
+    assert verify.check_images(paths)[1] == {}
     decoded = []
     monkeypatch.setattr(verify, "read_image", lambda p: decoded.append(p))
-    assert verify.find_bad_images(paths) == {} and decoded == []  # all remembered
+    assert verify.check_images(paths)[1] == {} and decoded == []  # all remembered
     paths[1].write_bytes(paths[1].read_bytes()[:300])  # changed (and broken): checked again
     monkeypatch.undo()
-    bad = verify.find_bad_images(paths)
+    bad = verify.check_images(paths)[1]
     assert list(bad) == [paths[1]] and "img1.png" in bad[paths[1]]
 
 
