@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench lint reproduce reproduce-500 reproduce-warmstart clean
+.PHONY: install demo test bench lint reproduce reproduce-500 reproduce-warmstart budget-curve clean
 
 install: $(STAMP)
 
@@ -43,3 +43,9 @@ reproduce-500: install
 # The earlier paired, warm-started protocol (about 2.5 h on 2 CPU cores; resumable). Needs ../shared.
 reproduce-warmstart: install
 	$(PY) benchmarks/reproduce_small.py --shared ../shared --output runs/reproduce --report docs/results-warmstart.md
+
+# The budget curve (docs/results.md, "Budget curve"): scratch, logits and DCKD with two encoders
+# at 1000 and 2000 iterations, seeds 0-2 (many hours on 2 CPU cores; resumable across machines:
+# finished cells are kept in docs/results/budget/). Needs ../shared.
+budget-curve: install
+	$(PY) benchmarks/budget_curve.py --shared ../shared --run 1000,2000 --threads 1 --report

@@ -32,13 +32,13 @@ import statistics
 import time
 from pathlib import Path
 
+import evidence
 import torch
-from safetensors.torch import save_file
+from evidence import DATASETS, mean_std, protocol_overrides, save_random_encoder
 from torch import nn
 
-from dckd_cli.atomic import atomic_path
 from dckd_cli.deploy.student_file import StudentInfo, save_student
-from dckd_cli.engine.run_folder import RunFolder
+from dckd_cli.engine.ablation_folder import AblationFolder
 from dckd_cli.models.checkpoints import read_state_dict
 from dckd_cli.models.tiny_ae import TinyAEEncoder
 from dckd_cli.pipelines.ablate import AblationSpec, plan_ablation, run_ablation, start_folder
@@ -47,8 +47,6 @@ from dckd_cli.pipelines.ablation_summary import summarise
 from dckd_cli.pipelines.demo_teacher import packaged_teacher
 from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
 
-DATASETS = ("Set5", "Set14")
-READING = "## Reading"  # the report's hand-written part starts here and survives regeneration
 RANDOM_ENCODER = "taesana-random.safetensors"  # made in the run folder by random_encoder()
 TAESANA = Path("weights") / "taesana_encoder.pth"  # under --shared
 ENCODERS = {"vqgan": "the packaged compact VQGAN", "taesana": "pretrained taesana", "random": "random taesana-shaped"}
@@ -69,7 +67,7 @@ def main_cells(root: Path, shared: Path, star: bool) -> dict[str, dict[str, obje
     return cells
 
 
-def ablation_cells(root: Path, shared: Path) -> dict[str, tuple[str, dict[str, object]]]:
+def ablation_cells(root: Path, shared: Path, iters: int) -> dict[str, tuple[str, dict[str, object]]]:
     """name -> (what it changes, settings); each is dckd with the pretrained encoder unless named."""
     tae = {"method.name": "dckd", **encoder_changes("taesana", root, shared)}
     vq = {"method.name": "dckd"}
@@ -86,30 +84,13 @@ def ablation_cells(root: Path, shared: Path) -> dict[str, tuple[str, dict[str, o
         "neg8": ("8 negatives (clean + 7)", {**tae, "method.dcl.negatives.count": 8}),
         "history-frozen": ("history model never refreshed", {**tae, "method.dcl.history.steps": [10**9] * 3}),
         "history-10": ("history refreshed every 10 steps", {**tae, "method.dcl.history.steps": [10, 10, 10]}),
-        "start-half": ("DCR from half the budget on", {**tae, "method.dcl.start": -1}),
+        "start-half": ("DCR from half the budget on", {**tae, "method.dcl.start": iters // 2}),
     }
 
 
 def base_overrides(shared: Path, args: argparse.Namespace) -> list[str]:
-    data = shared / "data"
     return [
-        "task=sr",
-        "scale=4",
-        "teacher.arch=auto",
-        f"teacher.checkpoint={packaged_teacher('sr', 4)}",
-        "student.arch=rcan",
-        f"student.size={args.student}",
-        f"data.root={data}",
-        f"data.train=[{data / 'T91'}, {data / 'BSD200'}]",
-        "data.val=builtin-train",  # validation is not used: the final EMA models are scored
-        "data.val_limit=1",
-        "data.test=[Set5, Set14]",
-        "data.lr_source=file",
-        f"data.patch_size={args.patch}",
-        f"data.batch_size={args.batch}",
-        "runtime.log_every=50",
-        "runtime.val_every=1000000000",
-        "runtime.save_every=100",
+        *protocol_overrides(shared, packaged_teacher("sr", 4), args.student, args.patch, args.batch),
         f"optim.lr={args.lr}",
         "optim.scheduler=cosine",
         "optim.eta_min=1.0e-6",
@@ -129,8 +110,7 @@ def random_encoder(path: Path, like: Path) -> None:
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.GroupNorm)):
             module.reset_parameters()
-    with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in model.layers.state_dict().items()}, str(tmp))
+    save_random_encoder(model.layers.state_dict(), path)
 
 
 def describe_encoder(checkpoint: Path | None) -> str:
@@ -148,7 +128,7 @@ def export_students(root: Path, names: list[str], seeds: list[int], out: Path) -
     manifest = []
     for name in names:
         for seed in seeds:
-            run = RunFolder(root / name / f"seed-{seed}")
+            run = AblationFolder(root).cell(name, seed)
             if not run.scores.is_file():
                 continue
             settings = run.read_settings()
@@ -185,11 +165,6 @@ def export_students(root: Path, names: list[str], seeds: list[int], out: Path) -
     return manifest
 
 
-def mean_std(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):+.3f} ± {sd:.3f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=Path("../shared"))
@@ -224,7 +199,7 @@ def main() -> None:
     root, shared = args.output, args.shared
     seeds = sorted(int(s) for s in args.seeds.split(","))
     main = main_cells(root, shared, args.star)
-    known = ablation_cells(root, shared)
+    known = ablation_cells(root, shared, args.iters)
     wanted = list(known) if args.ablations == "all" else [a for a in args.ablations.split(",") if a]
     unknown = [a for a in wanted if a not in known]
     if unknown:
@@ -246,10 +221,7 @@ def main() -> None:
     )
     ablations = []
     for name in [] if args.pairs_only else wanted:
-        changes = dict(known[name][1])
-        if changes.get("method.dcl.start") == -1:
-            changes["method.dcl.start"] = args.iters // 2
-        ablations.append(Cell(f"ablation-{name}", changes, {"run": name}, seeds=(args.ablation_seed,)))
+        ablations.append(Cell(f"ablation-{name}", dict(known[name][1]), {"run": name}, seeds=(args.ablation_seed,)))
     cells += ablations  # after every seed's main table: the pairs first
     spec = AblationSpec(
         preset=None,
@@ -318,7 +290,7 @@ def write_report(args, seeds, main, wanted, known, table, seconds, manifest, wal
         for d in DATASETS:
             diffs = {s: psnr(a, s, d) - psnr(b, s, d) for s in common}
             shown = " | ".join(f"{diffs[s]:+.3f}" if s in diffs else "" for s in seeds)
-            lines.append(f"| {a} − {b} | {d} | {shown} | {mean_std(list(diffs.values()))} |")
+            lines.append(f"| {a} − {b} | {d} | {shown} | {mean_std(list(diffs.values()), signed=True)} |")
     ran = [a for a in wanted if f"ablation-{a}" in table]
     if ran:
         s0 = args.ablation_seed
@@ -353,11 +325,7 @@ def write_report(args, seeds, main, wanted, known, table, seconds, manifest, wal
             "float32 run). Re-score one on other sets with "
             f"`dckd evaluate --checkpoint {args.results}/logits-seed0.safetensors --datasets BSD100 --data-root DIR`.",
         ]
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    old = args.report.read_text() if args.report.is_file() else ""
-    reading = old[old.index(READING) :] if READING in old else ""
-    args.report.write_text("\n".join(lines) + "\n" + ("\n" + reading if reading else ""))
-    print("\n".join(lines))
+    evidence.write_report(args.report, lines)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,13 @@ import statistics
 import time
 from pathlib import Path
 
+import evidence
 import torch
-from safetensors.torch import save_file
+from evidence import DATASETS, mean_std, protocol_overrides, save_random_encoder
 
 from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
+from dckd_cli.engine.ablation_folder import AblationFolder
 from dckd_cli.metrics.scoring import evaluate
 from dckd_cli.models.vqgan import COMPACT_ENCODER, VQGANConfig, VQGANEncoder
 from dckd_cli.models.zoo import count_parameters
@@ -40,26 +42,31 @@ from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
 from dckd_cli.settings.schema import RunSettings
 
 METHODS = ("scratch", "logits", "fakd", "dckd", "dckd-star")
-READING = "## Reading"  # a report's hand-written part starts here and survives regeneration
 PAIRS = (("dckd", "logits"), ("dckd-star", "logits"), ("logits", "scratch"), ("fakd", "logits"), ("dckd", "scratch"))
-DATASETS = ("Set5", "Set14")
 WARM_LR = 5e-4  # warm start: cosine from WARM_LR down to METHOD_LR
 METHOD_LR = 2e-4  # each method: cosine from METHOD_LR down to 1e-6 (the annealing phase)
 METHOD_EMA = 0.99  # an EMA window (~100 steps) short against the method budget
 
 
-# The investigation: dckd with one thing changed at a time (folder name -> settings).
-VARIANTS: dict[str, dict[str, object]] = {
-    "dckd-dcl0.01": {"method.weights.dcl": 0.01},
-    "dckd-dcl1": {"method.weights.dcl": 1.0},
-    "dckd-no-dmm": {"method.weights.ce": 0.0},
-    "dckd-no-dcr": {"method.weights.dcl": 0.0},
-    "dckd-neg-weak": {"method.dcl.negatives.noise_sigma": [1.0, 10.0]},
-    "dckd-neg-strong": {"method.dcl.negatives.noise_sigma": [20.0, 50.0]},
-    "dckd-history-10": {"method.dcl.history.steps": [10, 10, 10]},
-    "dckd-history-frozen": {"method.dcl.history.steps": [10**9] * 3},
-    "dckd-encoder-random": {"method.encoder.checkpoint": "RANDOM"},
-}
+RANDOM_ENCODER = "encoder-random.safetensors"  # written in the run folder by random_encoder()
+
+
+def variants(root: Path) -> dict[str, dict[str, object]]:
+    """The investigation: dckd with one thing changed at a time (folder name -> settings)."""
+    return {
+        "dckd-dcl0.01": {"method.weights.dcl": 0.01},
+        "dckd-dcl1": {"method.weights.dcl": 1.0},
+        "dckd-no-dmm": {"method.weights.ce": 0.0},
+        "dckd-no-dcr": {"method.weights.dcl": 0.0},
+        "dckd-neg-weak": {"method.dcl.negatives.noise_sigma": [1.0, 10.0]},
+        "dckd-neg-strong": {"method.dcl.negatives.noise_sigma": [20.0, 50.0]},
+        "dckd-history-10": {"method.dcl.history.steps": [10, 10, 10]},
+        "dckd-history-frozen": {"method.dcl.history.steps": [10**9] * 3},
+        "dckd-encoder-random": {"method.encoder.checkpoint": str(root / RANDOM_ENCODER)},
+    }
+
+
+VARIANTS = tuple(variants(Path()))
 VARIANT_NOTES = {
     "dckd-dcl0.01": "λ_dcl = 0.01 (default 0.1)",
     "dckd-dcl1": "λ_dcl = 1",
@@ -75,26 +82,9 @@ VARIANT_NOTES = {
 
 def base_overrides(shared: Path, args: argparse.Namespace) -> list[str]:
     """Every cell's settings (``--set`` lines): data, models, and the annealing-phase recipe."""
-    data = shared / "data"
     return [
-        "task=sr",
-        "scale=4",
-        "teacher.arch=auto",
-        f"teacher.checkpoint={shared / 'weights' / 'DCTLSA_x4.pt'}",
-        "student.arch=rcan",
-        "student.size=tiny",
-        f"data.root={data}",
-        f"data.train=[{data / 'T91'}, {data / 'BSD200'}]",
-        "data.val=builtin-train",  # validation is not used: the final models are scored
-        "data.val_limit=1",
-        "data.test=[Set5, Set14]",
-        "data.lr_source=file",
+        *protocol_overrides(shared, shared / "weights" / "DCTLSA_x4.pt", "tiny", args.patch, args.batch),
         "method.fakd.teacher_layers=[LR_conv]",  # DCTLSA's body output, before its upsampler
-        f"data.patch_size={args.patch}",
-        f"data.batch_size={args.batch}",
-        "runtime.log_every=50",
-        "runtime.val_every=1000000000",  # validation only at the end; evaluation is separate
-        "runtime.save_every=100",
         # each method: the annealing phase from the warm start
         f"optim.lr={METHOD_LR}",
         "optim.scheduler=cosine",
@@ -119,8 +109,7 @@ def random_encoder(path: Path) -> Path:
     state["quantize.embedding.weight"] = torch.randn(config.n_embed, config.embed_dim)
     with atomic_path(path.with_suffix(".json")) as tmp:
         tmp.write_text(config.to_json())
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
+    save_random_encoder(state, path)
     return path
 
 
@@ -137,11 +126,9 @@ def grid_cells(args: argparse.Namespace, root: Path) -> list[Cell]:
     for m in METHODS:
         extra_seeds = tuple(s for s in vseeds if s not in seeds) if m in ("logits", "dckd") else ()
         cells.append(cell(m, m, (*seeds, *extra_seeds), args.iters, {}))
+    known = variants(root)
     for v in [v for v in args.variants.split(",") if v]:
-        extra = dict(VARIANTS[v])
-        if extra.get("method.encoder.checkpoint") == "RANDOM":
-            extra["method.encoder.checkpoint"] = str(root / "encoder-random.safetensors")  # written before the runs
-        cells.append(cell(v, "dckd", vseeds, args.iters, extra))
+        cells.append(cell(v, "dckd", vseeds, args.iters, dict(known[v])))
     if args.long_iters:
         cells += [cell(f"{m}-{args.long_iters}", m, vseeds, args.long_iters, {}) for m in ("logits", "dckd")]
     return cells
@@ -159,11 +146,6 @@ def scores(choice: ModelChoice, settings: RunSettings, cache: Path) -> dict[str,
     with atomic_path(cache) as tmp:  # an interrupted scoring must not leave a half file to reuse
         tmp.write_text(json.dumps(out))
     return out
-
-
-def mean_std(values: list[float], digits: int = 3) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
 def main() -> None:
@@ -201,7 +183,7 @@ def main() -> None:
     seeds = sorted({int(s) for s in args.seeds.split(",")})
     plan = plan_ablation(root, spec, grid_cells(args, root), seeds)
     start_folder(plan)
-    random_encoder(root / "encoder-random.safetensors")
+    random_encoder(root / RANDOM_ENCODER)
     run_ablation(plan, make_sink=lambda label: None, say=lambda text: print(text, flush=True))
 
     summary = summarise(root)
@@ -211,7 +193,7 @@ def main() -> None:
     }
     seconds = {c.label: c.seconds_per_iter for c in summary.cells}
     base = plan.runs[0].settings
-    warm_run = root / "warmstart" / f"seed-{seeds[0]}"
+    warm_run = AblationFolder(root).warm_start(seeds[0]).root
     teacher = scores(ModelChoice(checkpoint=base.teacher.checkpoint), base, root / "teacher-scores.json")
     warm_scores = scores(ModelChoice(run=warm_run), base, root / "warmstart-scores.json")
     params = count_parameters(resolve_model(ModelChoice(run=warm_run), base).model)
@@ -303,11 +285,7 @@ def write_report(args, table, seconds, teacher, warm, params, wall) -> None:  # 
                 dk = statistics.mean(psnr(f"dckd{suffix}", s, d) for s in bseeds)
                 cells += [f"{lo:.3f}", f"{dk:.3f}", f"{dk - lo:+.3f}"]
             lines.append(f"| {iters} | " + " | ".join(cells) + " |")
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    old = args.report.read_text() if args.report.is_file() else ""
-    reading = old[old.index(READING) :] if READING in old else ""  # the hand-written reading is kept
-    args.report.write_text("\n".join(lines) + "\n" + ("\n" + reading if reading else ""))
-    print("\n".join(lines))
+    evidence.write_report(args.report, lines)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Layouts understood (``ROOT`` = ``--data-root`` or ``$DCKD_DATA``):
   scale; missing LR files are made by MATLAB-style bicubic downscaling.
 * Deblurring / deraining (``GoPro``, ``HIDE``, ``Test100``, ``Rain100H``, ``Rain100L``,
   ``Test2800``, ``Test1200`` or any folder): ``input/`` + ``target/`` with matching file
-  stems, looked up in ``ROOT/NAME/test``, ``ROOT/NAME`` and ``ROOT/test/NAME``.
+  stems. Where a name is looked for: ``data/folders.py``.
 * ``builtin``: the offline images of :mod:`dckd_cli.data.builtin`.
 """
 
@@ -23,15 +23,9 @@ import numpy as np
 from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data import builtin
 from dckd_cli.data.degrade import add_rain, motion_blur
+from dckd_cli.data.folders import DatasetError, canonical_name, find_set, matched_pairs
 from dckd_cli.data.images import ImageError, list_images, read_image
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
-from dckd_cli.errors import DckdError
-
-ALIASES = {"B100": "BSD100", "BSDS100": "BSD100"}
-
-
-class DatasetError(DckdError):
-    """A benchmark or training set that cannot be found or read."""
 
 
 @dataclass(frozen=True)
@@ -131,38 +125,17 @@ def check_benchmark(bench: Benchmark, scale: int, min_side: int = 11) -> None:
 
 
 def _paired_folder(name: str, folder: Path) -> Benchmark:
-    inputs = {p.stem: p for p in list_images(folder / "input")}
-    targets = {p.stem: p for p in list_images(folder / "target")}
-    missing = sorted(set(inputs) ^ set(targets))
-    if missing:
-        raise DatasetError(f"{folder}: input/ and target/ do not match (first unmatched: {missing[0]})")
-    if not inputs:
-        raise DatasetError(f"{folder}: no images in input/")
-
-    def loader(stem: str) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    def loader(lq_path: Path, gt_path: Path) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
         def load() -> tuple[np.ndarray, np.ndarray]:
-            lq, gt = read_image(inputs[stem]), read_image(targets[stem])
+            lq, gt = read_image(lq_path), read_image(gt_path)
             if lq.shape != gt.shape:
-                raise ImageError(f"{inputs[stem]}: size {lq.shape} differs from its target {gt.shape}")
+                raise ImageError(f"{lq_path}: size {lq.shape} differs from its target {gt.shape}")
             return lq, gt
 
         return load
 
-    return Benchmark(name, tuple(EvalPair(stem, loader(stem)) for stem in sorted(inputs)))
-
-
-def _candidates(name: str, root: Path | None, paired: bool) -> list[Path]:
-    as_path = Path(name).expanduser()
-    if as_path.is_dir():
-        return [as_path]
-    if root is None:
-        return []
-    canonical = ALIASES.get(name, name)
-    names = dict.fromkeys([canonical, name, *[a for a, c in ALIASES.items() if c == canonical]])
-    found = []
-    for n in names:
-        found += [root / n / "test", root / n, root / "test" / n] if paired else [root / n]
-    return found
+    pairs = sorted(matched_pairs(folder), key=lambda pair: pair[0].stem)
+    return Benchmark(name, tuple(EvalPair(lq.stem, loader(lq, gt)) for lq, gt in pairs))
 
 
 def load_benchmark(name: str, task: str, scale: int, root: Path | None, lr_source: str = "auto") -> Benchmark:
@@ -170,15 +143,8 @@ def load_benchmark(name: str, task: str, scale: int, root: Path | None, lr_sourc
     if name in ("builtin", "builtin-train"):
         return _builtin(task, scale, train=name == "builtin-train")
     spec = TASKS[task]
-    paired = spec.paired
-    display = Path(name).name if Path(name).expanduser().is_dir() else ALIASES.get(name, name)
-    for folder in _candidates(name, root, paired):
-        if paired and (folder / "input").is_dir():
-            return _paired_folder(display, folder)
-        if not paired and folder.is_dir():
-            return _sr_folder(display, folder, scale, lr_source)
     known = ", ".join((*spec.benchmarks, "builtin"))
-    if root is None:
-        raise DatasetError(f"dataset '{name}': no data root; pass --data-root DIR or set DCKD_DATA (known: {known})")
-    layout = spec.layout
-    raise DatasetError(f"dataset '{name}': not found under {root} (expected {layout}; known: {known})")
+    folder = find_set(name, root, "benchmark", spec.paired, f"{spec.layout}; known: {known}")
+    if spec.paired:
+        return _paired_folder(canonical_name(name), folder)
+    return _sr_folder(canonical_name(name), folder, scale, lr_source)

@@ -19,30 +19,15 @@ from torch.utils.data import Dataset
 
 from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data import builtin
-from dckd_cli.data.benchmarks import TRAIN_VARIANTS, DatasetError, builtin_degrade
+from dckd_cli.data.benchmarks import TRAIN_VARIANTS, builtin_degrade
+from dckd_cli.data.folders import DatasetError, find_set, matched_pairs
 from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
 from dckd_cli.data.verify import check_images
 
 log = logging.getLogger(__name__)
 
-# Where a named training set is looked for under the data root, in order.
-TRAIN_SUBFOLDERS = ("DIV2K_train_HR", "HR", "train", "")
-
 PairLoader = Callable[[], tuple[np.ndarray, np.ndarray]]  # -> (lq, gt) uint8 RGB
-
-
-def _resolve_folder(name: str, root: Path | None) -> Path:
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return path
-    if root is not None:
-        for sub in TRAIN_SUBFOLDERS:
-            candidate = root / name / sub if sub else root / name
-            if candidate.is_dir():
-                return candidate
-    where = f"under {root}" if root else "(no data root: pass --data-root DIR or set DCKD_DATA)"
-    raise DatasetError(f"training set '{name}': not found {where}")
 
 
 def _verified(paths: list[Path], skip_bad: bool) -> dict[Path, tuple[int, int]]:
@@ -75,24 +60,18 @@ def _sr_loaders(folder: Path, scale: int, skip_bad: bool = False) -> list[PairLo
 
 
 def _paired_loaders(folder: Path, skip_bad: bool = False) -> list[PairLoader]:
-    if not (folder / "input").is_dir():
-        raise DatasetError(f"{folder}: expected input/ and target/ folders of training pairs")
-    inputs = list_images(folder / "input")
-    targets = {p.stem: p for p in list_images(folder / "target")}
-    unmatched = [p.name for p in inputs if p.stem not in targets]
-    if unmatched or not inputs:
-        raise DatasetError(f"{folder}: input/ and target/ do not match (e.g. {unmatched[:1] or 'empty'})")
-    sizes = _verified([*inputs, *(targets[p.stem] for p in inputs)], skip_bad)
+    pairs = matched_pairs(folder)
+    sizes = _verified([path for pair in pairs for path in pair], skip_bad)
     kept = []
-    for p in inputs:
-        if p not in sizes or targets[p.stem] not in sizes:
+    for lq, gt in pairs:
+        if lq not in sizes or gt not in sizes:
             continue
-        (h, w), (th, tw) = sizes[p], sizes[targets[p.stem]]
+        (h, w), (th, tw) = sizes[lq], sizes[gt]
         if (h, w) != (th, tw):  # found now, not when the pair is first drawn
-            _refuse_or_skip(f"{p}: input {w}x{h} differs from its target {tw}x{th}", skip_bad)
+            _refuse_or_skip(f"{lq}: input {w}x{h} differs from its target {tw}x{th}", skip_bad)
             continue
-        kept.append(p)
-    return [lambda p=p: _same_size(read_image(p), read_image(targets[p.stem]), p) for p in kept]
+        kept.append((lq, gt))
+    return [lambda lq=lq, gt=gt: _same_size(read_image(lq), read_image(gt), lq) for lq, gt in kept]
 
 
 def _same_size(lq: np.ndarray, gt: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +96,8 @@ def training_loaders(
                     seed = i * TRAIN_VARIANTS + v
                     loaders.append(lambda gt=gt, seed=seed: (builtin_degrade(task, gt, scale, seed), gt))
             continue
-        folder = _resolve_folder(name, root)
+        layout = "NAME/input + NAME/target" if TASKS[task].paired else "a folder of HR images"
+        folder = find_set(name, root, "training", TASKS[task].paired, layout)
         loaders += _paired_loaders(folder, skip_bad) if TASKS[task].paired else _sr_loaders(folder, scale, skip_bad)
     return loaders
 

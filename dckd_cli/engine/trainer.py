@@ -57,7 +57,7 @@ class TrainResult:
 
 class Trainer:
     def __init__(self, run: Run, folder: Path, sink: ProgressSink | None = None):
-        self.r, self.settings, self.folder = run, run.settings, folder
+        self.built, self.settings, self.folder = run, run.settings, folder
         self.accelerator = run.accelerator
         self.run_folder = RunFolder(folder)
         self.sink = sink or _Silent()
@@ -74,17 +74,17 @@ class Trainer:
 
     def load_last(self) -> int:
         """Load the ``last`` checkpoint into every stateful part; the iteration to continue from."""
-        r = self.r
+        built = self.built
         ckpt = load_checkpoint(self.folder)
         damaged = self.run_folder.checkpoint("last")
         if ckpt.source is not None and ckpt.source != damaged:  # resumed from the previous copy:
             shutil.rmtree(damaged, ignore_errors=True)  # the unreadable one must not become the next fallback
-        r.student.load_state_dict(ckpt.student)
-        r.ema.model.load_state_dict(ckpt.model)
-        r.optimizer.load_state_dict(ckpt.state["optimizer"])
-        r.scheduler.load_state_dict(ckpt.state["scheduler"])
-        r.method.load_state_dict(ckpt.method)
-        self.best, r.ema.updates = ckpt.state["best_psnr"], ckpt.state["ema_updates"]
+        built.student.load_state_dict(ckpt.student)
+        built.ema.model.load_state_dict(ckpt.model)
+        built.optimizer.load_state_dict(ckpt.state["optimizer"])
+        built.scheduler.load_state_dict(ckpt.state["scheduler"])
+        built.method.load_state_dict(ckpt.method)
+        self.best, built.ema.updates = ckpt.state["best_psnr"], ckpt.state["ema_updates"]
         torch.set_rng_state(ckpt.state["rng"])
         return int(ckpt.state["iter"])
 
@@ -94,7 +94,7 @@ class Trainer:
         if not (iteration % self.settings.runtime.log_every == 0 or final or first):
             return {}
         now = time.perf_counter()
-        record: dict[str, Any] = {"iter": iteration, "lr": self.r.scheduler.get_last_lr()[0]}
+        record: dict[str, Any] = {"iter": iteration, "lr": self.built.scheduler.get_last_lr()[0]}
         record |= {k: v / window.steps for k, v in window.sums.items()}
         record["it_per_s"] = window.steps / max(now - window.tick, 1e-9)
         if window.skipped:
@@ -109,7 +109,7 @@ class Trainer:
         s, acc = self.settings, self.accelerator
         saved = []
         if (iteration % s.runtime.val_every == 0 or final) and acc.is_main_process:
-            self.last_psnr = self._validate(self.r.ema.model, iteration)
+            self.last_psnr = self._validate(self.built.ema.model, iteration)
             record |= {"iter": iteration, "val_psnr": self.last_psnr}
             self.trackers.images(self.run_folder.val_images(iteration), iteration)
             if self.best is None or self.last_psnr > self.best:
@@ -126,11 +126,11 @@ class Trainer:
         return saved
 
     def run(self, resume: bool = False) -> TrainResult:
-        s, acc, r = self.settings, self.accelerator, self.r
+        s, acc, built = self.settings, self.accelerator, self.built
         start = self.load_last() if resume else 0
-        r.method.iteration = start
+        built.method.iteration = start
         self.log.truncate_after(start)
-        stepper = Stepper(r, training_batches(s, r.sources, acc.num_processes, start))
+        stepper = Stepper(built, training_batches(s, built.sources, acc.num_processes, start))
         student, window, self.optimizer = stepper.student, stepper.window, stepper.optimizer
         self.trackers.start()
         iteration, began = start, time.perf_counter()
@@ -166,7 +166,7 @@ class Trainer:
         s = self.settings
         (result,) = evaluate(
             model,
-            [self.r.val_bench],
+            [self.built.val_bench],
             task=s.task,
             scale=s.scale,
             model_name="student",
@@ -180,18 +180,18 @@ class Trainer:
         return result.psnr
 
     def _save(self, tag: str, student: nn.Module, iteration: int) -> None:
-        acc, r = self.accelerator, self.r
+        acc, built = self.accelerator, self.built
         if not acc.is_main_process:
             return
         state = {
             "iter": iteration,
             "best_psnr": self.best,
-            "ema_updates": r.ema.updates,
+            "ema_updates": built.ema.updates,
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": r.scheduler.state_dict(),
+            "scheduler": built.scheduler.state_dict(),
             "rng": torch.get_rng_state(),
         }
-        ckpt = Checkpoint(r.ema.model, acc.unwrap_model(student), r.method.state_dict(), state)
+        ckpt = Checkpoint(built.ema.model, acc.unwrap_model(student), built.method.state_dict(), state)
         save_checkpoint(self.folder, tag, ckpt)
         if tag == "last":
             self.run_folder.drop_replaced()  # the new run has a checkpoint: the run --force replaced may go

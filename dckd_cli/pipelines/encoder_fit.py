@@ -25,7 +25,7 @@ from torch import nn
 
 from dckd_cli.atomic import atomic_path
 from dckd_cli.data import builtin
-from dckd_cli.data.benchmarks import DatasetError
+from dckd_cli.data.folders import DatasetError
 from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
 from dckd_cli.data.pairs import TrainingPatches
 from dckd_cli.errors import DckdError

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dckd_cli.data.benchmarks import DatasetError, load_benchmark
+from dckd_cli.data.benchmarks import load_benchmark
+from dckd_cli.data.folders import DatasetError
 from dckd_cli.data.images import write_image
 from dckd_cli.data.resize import bicubic_downscale
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dckd_cli.data.benchmarks import DatasetError
+from dckd_cli.data.folders import DatasetError
 from dckd_cli.data.images import write_image
 from dckd_cli.data.pairs import TrainingPatches, augment, training_loaders
 from dckd_cli.data.resize import bicubic_downscale

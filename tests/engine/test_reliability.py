@@ -14,7 +14,7 @@ from skimage import data as skdata
 from typer.testing import CliRunner
 
 from dckd_cli.cli.app import app
-from dckd_cli.data.benchmarks import DatasetError
+from dckd_cli.data.folders import DatasetError
 from dckd_cli.data.images import write_image
 from dckd_cli.engine.build import build_accelerator
 from dckd_cli.engine.trainer import Trainer, train

@@ -86,7 +86,7 @@ def test_history_follows_the_ema_student_in_training(tmp_path: Path, dckd_settin
     t = Trainer.of(settings, tmp_path / "run")
     (tmp_path / "run").mkdir()
     snapshots = {}
-    method = t.r.method
+    method = t.built.method
     hook = method.after_step
 
     def spy(iteration, ema):

@@ -9,7 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from dckd_cli.cli.app import app
-from dckd_cli.data.benchmarks import DatasetError
+from dckd_cli.data.folders import DatasetError
 from dckd_cli.data.images import write_image
 from dckd_cli.models.vqgan import VQGANConfig, load_encoder
 from dckd_cli.pipelines.encoder_fit import fit_encoder

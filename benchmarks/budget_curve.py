@@ -1,0 +1,304 @@
+"""The budget curve: does DCKD's deficit against logits KD close as training gets longer?
+
+The protocol of ``reproduce_scratch.py`` (RCAN `lite` from scratch, the packaged DCTLSA x4
+teacher, T91 + BSD200, batch 16 of 24² LR patches, Adam with cosine 5e-4 -> 1e-6, EMA 0.99,
+Set5 / Set14 with their official LR files), at several budgets. Four cells per seed: scratch,
+logits, dckd with the pretrained tiny-autoencoder encoder (taesana, DCR only) and dckd with a
+randomly initialised encoder of that shape. The history model's phases are fractions of the
+budget (40 % / 80 %) and its refresh intervals stay 25 / 50 / 75 steps at every budget, as at
+250 and 500 iterations: the history model then lags the student by the same number of steps,
+which is what sets how hard its negatives are.
+
+Finished cells are kept in the repository, so the curve grows across machines and sessions:
+``docs/results/budget/curve.json`` (one entry per cell, budget and seed: scores, seconds per
+step, machine, student file and SHA-256) and the float16 students beside it. A cell in
+``curve.json`` is never run again.
+
+    python benchmarks/budget_curve.py --shared ../shared --run 1000,2000 --threads 1   # resumable
+    python benchmarks/budget_curve.py --import runs/budget/lite-1000                  # a finished grid
+    python benchmarks/budget_curve.py --report                                        # table + plot
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import platform
+import statistics
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import reproduce_scratch as protocol
+import torch
+from evidence import DATASETS, mean_std
+
+from dckd_cli.atomic import atomic_path
+from dckd_cli.deploy.student_file import StudentInfo, save_student
+from dckd_cli.engine.ablation_folder import AblationFolder
+from dckd_cli.pipelines.ablate import AblationSpec, plan_ablation, run_ablation, start_folder
+from dckd_cli.pipelines.ablation_grid import Cell
+from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
+
+CELLS = ("scratch", "logits", "dckd-taesana", "dckd-random")
+SEEDS = (0, 1, 2)
+KEPT = Path("docs/results/budget")
+CURVE = KEPT / "curve.json"
+PLOT = Path("docs/results/budget-curve.png")
+REPORT = Path("docs/results.md")
+BEGIN, END = "<!-- budget-curve: written by benchmarks/budget_curve.py -->", "<!-- /budget-curve -->"
+DIFFERENCES = (
+    ("dckd-taesana", "logits"),
+    ("dckd-random", "logits"),
+    ("logits", "scratch"),
+    ("dckd-taesana", "scratch"),
+)
+# The protocol's settings, as reproduce_scratch.py's defaults give them (checked on import).
+PROTOCOL = {"student": "lite", "patch": 24, "batch": 16, "lr": 5e-4, "ema": 0.99, "history_steps": "25,50,75"}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{platform.machine()}, {cpu}, torch {torch.__version__}"
+
+
+@contextmanager
+def locked_curve() -> Iterator[list[dict[str, object]]]:
+    """The curve's entries, read under a lock and written back atomically (two runs side by side)."""
+    KEPT.mkdir(parents=True, exist_ok=True)
+    with open(KEPT / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        entries = json.loads(CURVE.read_text()) if CURVE.is_file() else []
+        yield entries
+        entries.sort(key=lambda e: (e["iters"], CELLS.index(e["cell"]), e["seed"]))
+        with atomic_path(CURVE) as tmp:
+            tmp.write_text(json.dumps(entries, indent=1) + "\n")
+
+
+def _key(entry: dict[str, object]) -> tuple[object, object, object]:
+    return entry["cell"], entry["iters"], entry["seed"]
+
+
+def import_folder(root: Path) -> list[str]:
+    """Keep every finished cell of an ablation folder made with this protocol; the cells kept."""
+    folder = AblationFolder(root)
+    kept = []
+    for cell in CELLS:
+        for seed in SEEDS:
+            run = folder.cell(cell, seed)
+            if not run.scores.is_file():
+                continue
+            settings = run.read_settings()
+            check_protocol(settings, run.root)
+            scores = json.loads(run.scores.read_text())
+            iters = settings.optim.iters
+            name = f"{cell}-{iters}-seed{seed}.safetensors"
+            model = resolve_model(ModelChoice(run=run.root), settings).model
+            info = StudentInfo(settings.student.arch, settings.student.size, settings.scale, settings.task)
+            info.extra = {"method": settings.method.name, "cell": cell, "seed": seed, "iters": iters}
+            save_student(model.half(), info, KEPT / name)  # float16: re-scores within 0.001 dB
+            entry = {
+                "cell": cell,
+                "iters": iters,
+                "seed": seed,
+                "scores": {d: scores["results"][d]["psnr"] for d in DATASETS},
+                "seconds_per_step": scores.get("seconds_per_iter"),
+                "machine": scores.get("machine") or machine(),
+                "file": name,
+                "sha256": hashlib.sha256((KEPT / name).read_bytes()).hexdigest(),
+            }
+            with locked_curve() as entries:
+                entries[:] = [e for e in entries if _key(e) != _key(entry)] + [entry]
+            kept.append(f"{cell} x{iters} seed {seed}")
+    return kept
+
+
+def check_protocol(settings, where: Path) -> None:  # noqa: ANN001
+    """A run of another protocol must not enter the curve."""
+    seen = {
+        "student": settings.student.size,
+        "patch": settings.data.patch_size,
+        "batch": settings.data.batch_size,
+        "lr": settings.optim.lr,
+        "ema": settings.optim.ema_decay,
+        "history_steps": ",".join(map(str, settings.method.dcl.history.steps)),
+    }
+    wrong = {k: v for k, v in seen.items() if v != PROTOCOL[k]}
+    if wrong:
+        raise SystemExit(f"{where}: not the budget-curve protocol ({wrong}; expected {PROTOCOL})")
+
+
+def _git_show(ref: str, path: str) -> str:
+    return subprocess.run(["git", "show", f"{ref}:{path}"], capture_output=True, check=True, text=True).stdout
+
+
+def _report_costs(text: str) -> dict[str, float]:
+    """s / step per cell from a reproduce_scratch report's main table (its last column)."""
+    costs = {}
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.strip().strip("|").split("|")]
+        if len(parts) == 5 and parts[0] in CELLS and parts[4]:
+            costs.setdefault(parts[0], float(parts[4]))
+    return costs
+
+
+def import_history(ref: str, manifest_path: str, report_path: str, iters: int) -> None:
+    """Entries of an earlier manifest (``git show REF:PATH``) whose students stay where they are;
+    s / step from that report's main table (a median over the cell's seeds)."""
+    manifest = json.loads(_git_show(ref, manifest_path))
+    costs = _report_costs(_git_show(ref, report_path))
+    folder = Path(manifest_path).parent
+    with locked_curve() as entries:
+        for m in manifest:
+            if m["cell"] not in CELLS or m["settings"].get("iters") != iters:
+                continue
+            entry = {
+                "cell": m["cell"],
+                "iters": iters,
+                "seed": m["seed"],
+                "scores": {d: m["scores"][d]["psnr"] for d in DATASETS},
+                "seconds_per_step": costs.get(m["cell"]),
+                "machine": "an earlier x86_64 machine, torch 2.14.1",
+                "file": f"../{m['file']}" if ref == "HEAD" else f"{ref}:{folder / m['file']}",
+                "sha256": m["sha256"],
+            }
+            entries[:] = [e for e in entries if _key(e) != _key(entry)] + [entry]
+
+
+def run_budgets(args: argparse.Namespace, budgets: list[int]) -> None:
+    """Run every cell of ``budgets`` not in the curve yet: per budget the scratch / logits pairs
+    on every seed, then the dckd cells seed by seed; each finished cell is kept at once."""
+    done = {_key(e) for e in (json.loads(CURVE.read_text()) if CURVE.is_file() else [])}
+    for iters in budgets:
+        root = args.output / f"lite-{iters}"
+        ns = argparse.Namespace(
+            **PROTOCOL, threads=args.threads, teacher_cache=args.teacher_cache or args.output / "teacher-cache"
+        )
+        main = protocol.main_cells(root, args.shared, star=False)
+        order = [(c, s) for s in SEEDS for c in ("scratch", "logits")]
+        order += [(c, s) for s in SEEDS for c in ("dckd-taesana", "dckd-random")]
+        spec = AblationSpec(None, protocol.base_overrides(args.shared, ns), "dckd", iters, 0, None)
+        for cell, seed in order:
+            if (cell, iters, seed) in done:
+                continue
+            plan = plan_ablation(root, spec, [Cell(cell, main[cell], {"run": cell}, seeds=(seed,))], [seed])
+            start_folder(plan)
+            protocol.random_encoder(root / protocol.RANDOM_ENCODER, args.shared / protocol.TAESANA)
+            run_ablation(
+                plan, make_sink=lambda label: None, say=lambda text, n=iters: print(f"{n}: {text}", flush=True)
+            )
+            import_folder(root)
+
+
+def write_report(report: Path = REPORT) -> None:
+    """The curve's table and plot, in ``report`` between the budget-curve markers (appended the
+    first time, after the reading, which ``reproduce_scratch.py`` keeps when it rewrites the report)."""
+    entries = json.loads(CURVE.read_text())
+    table: dict[tuple[str, int, int], dict[str, float]] = {_key(e): e["scores"] for e in entries}
+    budgets = sorted({e["iters"] for e in entries})
+    lines = [
+        BEGIN,
+        "## Budget curve: paired differences against training length (PSNR dB, Y)",
+        "",
+        "`python benchmarks/budget_curve.py --report` from `docs/results/budget/curve.json`: the protocol above "
+        "(RCAN `lite` from scratch, DCTLSA x4 teacher, seeds 0–2) at each budget; the history model refreshes "
+        "every 25 / 50 / 75 steps over phases at 40 % / 80 % of the budget. Mean ± std over the seeds both cells "
+        "finished (n).",
+        "",
+        "| iterations | difference | Set5 | Set14 | n |",
+        "|---|---|---|---|---|",
+    ]
+    curve: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
+    for iters in budgets:
+        for a, b in DIFFERENCES:
+            common = [s for s in SEEDS if (a, iters, s) in table and (b, iters, s) in table]
+            if not common:
+                continue
+            cells = []
+            for d in DATASETS:
+                diffs = [table[(a, iters, s)][d] - table[(b, iters, s)][d] for s in common]
+                cells.append(mean_std(diffs, signed=True))
+                sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+                curve.setdefault((f"{a} − {b}", d), []).append((iters, statistics.mean(diffs), sd))
+            lines.append(f"| {iters} | {a} − {b} | {cells[0]} | {cells[1]} | {len(common)} |")
+    lines += ["", "| iterations | " + " | ".join(f"{c} s / step" for c in CELLS) + " |"]
+    lines.append("|---|" + "---|" * len(CELLS))
+    for iters in budgets:
+        costs = []
+        for c in CELLS:
+            values = [e["seconds_per_step"] for e in entries if e["cell"] == c and e["iters"] == iters]
+            values = [v for v in values if v]
+            costs.append(f"{statistics.median(values):.2f}" if values else "")
+        lines.append(f"| {iters} | " + " | ".join(costs) + " |")
+    machines = sorted({e["machine"] for e in entries})
+    lines += ["", "Machines: " + "; ".join(machines) + ".", "", f"![budget curve]({PLOT.relative_to('docs')})", END]
+    plot(curve)
+    text = report.read_text()
+    block = "\n".join(lines)
+    if BEGIN in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    else:  # at the end, inside the hand-written part that reproduce_scratch.py keeps
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    report.write_text(text)
+    print(block)
+
+
+def plot(curve: dict[tuple[str, str], list[tuple[int, float, float]]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(DATASETS), figsize=(11, 4), sharey=True)
+    for ax, d in zip(axes, DATASETS):
+        for (label, dataset), points in curve.items():
+            if dataset != d:
+                continue
+            xs, ys, sds = zip(*points)
+            ax.errorbar(xs, ys, yerr=sds, marker="o", capsize=3, label=label)
+        ax.axhline(0.0, color="grey", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        budgets = sorted({x for points in curve.values() for x, _, _ in points})
+        ax.set_xticks(budgets, [str(b) for b in budgets])
+        ax.minorticks_off()
+        ax.set_xlabel("training iterations")
+        ax.set_title(d)
+    axes[0].set_ylabel("paired Δ PSNR (dB), mean ± std over seeds")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(PLOT) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=Path("../shared"))
+    parser.add_argument("--output", type=Path, default=Path("runs/budget-curve"), help="run folders (not kept)")
+    parser.add_argument("--run", default="", help="budgets to run, e.g. 1000,2000")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: torch's choice)")
+    parser.add_argument("--teacher-cache", type=Path, default=None, help="memoised teacher outputs to share")
+    parser.add_argument("--import", dest="imports", action="append", type=Path, default=[], help="an ablation folder")
+    parser.add_argument("--history", action="store_true", help="take the 250 / 500 cells of the earlier reports")
+    parser.add_argument("--report", action="store_true", help="write the table and plot into docs/results.md")
+    args = parser.parse_args()
+    if args.history:
+        import_history("HEAD", "docs/results/manifest.json", "docs/results.md", 250)
+        import_history("84be755", "docs/results/manifest.json", "docs/results.md", 500)
+    for root in args.imports:
+        print(f"{root}: kept {', '.join(import_folder(root)) or 'nothing (no finished cell)'}")
+    if args.run:
+        run_budgets(args, [int(b) for b in args.run.split(",")])
+    if args.report:
+        write_report()
+
+
+if __name__ == "__main__":
+    main()
