@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from dckd_cli.engine.build import build_run
 from dckd_cli.engine.checkpoint import RunFolderError, load_checkpoint
 from dckd_cli.engine.trainer import Trainer, train
 from dckd_cli.methods.method import Method
@@ -137,3 +138,21 @@ def test_teacher_cache_gives_the_same_run_and_is_reused(tmp_path: Path, tiny_set
     fakd = tiny_settings("fakd", iters=2, **{"runtime.teacher_cache": str(tmp_path / "unused")})
     train(fakd, tmp_path / "fakd")
     assert not (tmp_path / "unused").exists()  # fakd reads teacher features: never cached
+
+
+def test_timing_runs_the_loops_own_step_with_accumulation(tiny_settings, monkeypatch):
+    """time_steps goes through Stepper (prepare, autocast, accumulation, end of iteration)."""
+    from dckd_cli.engine import step as step_module
+
+    run = build_run(tiny_settings("logits", iters=5, **{"optim.grad_accum": 2}))
+    calls = []
+    micro = step_module.Stepper.micro_step
+    monkeypatch.setattr(
+        step_module.Stepper, "micro_step", lambda self, lq, gt, i: calls.append(i) or micro(self, lq, gt, i)
+    )
+    before = [p.detach().clone() for p in run.student.parameters()]
+    seconds = step_module.time_steps(run, steps=2)
+    assert seconds > 0
+    assert calls == [0, 0, 1, 1, 2, 2]  # one warm-up and two timed iterations of two micro-batches each
+    assert run.ema.updates == 3 and run.method.iteration == 3  # end_iteration ran after each
+    assert any(not torch.equal(a, b) for a, b in zip(before, run.student.parameters()))
