@@ -21,65 +21,30 @@ from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.data import builtin
 from dckd_cli.data.benchmarks import TRAIN_VARIANTS, builtin_degrade
 from dckd_cli.data.folders import DatasetError, find_set, matched_pairs
-from dckd_cli.data.images import list_images, read_image, uint8_to_tensor_array
-from dckd_cli.data.resize import bicubic_downscale, mod_crop
-from dckd_cli.data.verify import check_images
+from dckd_cli.data.images import list_images, uint8_to_tensor_array
+from dckd_cli.data.prepared import prepare_set
+from dckd_cli.data.resize import mod_crop
 
 log = logging.getLogger(__name__)
 
 PairLoader = Callable[[], tuple[np.ndarray, np.ndarray]]  # -> (lq, gt) uint8 RGB
 
 
-def _verified(paths: list[Path], skip_bad: bool) -> dict[Path, tuple[int, int]]:
-    """The sizes of ``paths`` that decode; a bad one fails now (or is set aside with ``skip_bad``)."""
-    sizes, bad = check_images(paths)
-    for reason in bad.values():
-        _refuse_or_skip(reason, skip_bad)
-    return {p: sizes[p] for p in paths if p in sizes}
+def _label(folder: Path) -> str:
+    """A readable name for a set's prepared file (its key tells sets apart)."""
+    text = f"{folder.parent.name}-{folder.name}" if folder.parent.name else folder.name
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
-def _refuse_or_skip(reason: str, skip_bad: bool) -> None:
-    if not skip_bad:
-        raise DatasetError(f"{reason}; remove it, or set data.skip_bad_images=true to leave it out")
-    log.warning("left out of training: %s", reason)
-
-
-def _sr_loaders(folder: Path, scale: int, skip_bad: bool = False) -> list[PairLoader]:
-    paths = _verified(list_images(folder), skip_bad)
-    if not paths:
-        raise DatasetError(f"{folder}: no training images found")
-
-    def loader(path: Path) -> PairLoader:
-        def load() -> tuple[np.ndarray, np.ndarray]:
-            gt = mod_crop(read_image(path), scale)
-            return bicubic_downscale(gt, scale), gt
-
-        return load
-
-    return [loader(p) for p in paths]
-
-
-def _paired_loaders(folder: Path, skip_bad: bool = False) -> list[PairLoader]:
-    pairs = matched_pairs(folder)
-    sizes = _verified([path for pair in pairs for path in pair], skip_bad)
-    kept = []
-    for lq, gt in pairs:
-        if lq not in sizes or gt not in sizes:
-            continue
-        (h, w), (th, tw) = sizes[lq], sizes[gt]
-        if (h, w) != (th, tw):  # found now, not when the pair is first drawn
-            _refuse_or_skip(f"{lq}: input {w}x{h} differs from its target {tw}x{th}", skip_bad)
-            continue
-        kept.append((lq, gt))
-    return [lambda lq=lq, gt=gt: _same_size(read_image(lq), read_image(gt), lq) for lq, gt in kept]
-
-
-def _same_size(lq: np.ndarray, gt: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    if lq.shape != gt.shape:
-        raise DatasetError(
-            f"{path}: input {lq.shape[1]}x{lq.shape[0]} differs from its target {gt.shape[1]}x{gt.shape[0]}"
-        )
-    return lq, gt
+def _folder_loaders(folder: Path, task: str, scale: int, skip_bad: bool) -> list[PairLoader]:
+    """The pairs of one training folder, read from its prepared file (``data/prepared.py``)."""
+    if TASKS[task].paired:
+        sources = [(gt, lq) for lq, gt in matched_pairs(folder)]
+    else:
+        sources = [(p, None) for p in list_images(folder)]
+        if not sources:
+            raise DatasetError(f"{folder}: no training images found")
+    return list(prepare_set(_label(folder), sources, task, scale, skip_bad))
 
 
 def training_loaders(
@@ -98,7 +63,7 @@ def training_loaders(
             continue
         layout = "NAME/input + NAME/target" if TASKS[task].paired else "a folder of HR images"
         folder = find_set(name, root, "training", TASKS[task].paired, layout)
-        loaders += _paired_loaders(folder, skip_bad) if TASKS[task].paired else _sr_loaders(folder, scale, skip_bad)
+        loaders += _folder_loaders(folder, task, scale, skip_bad)
     return loaders
 
 
