@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch import nn
 
 from dckd_cli.data.benchmarks import Benchmark, check_benchmark, load_benchmark
@@ -53,6 +53,7 @@ def build_accelerator(settings: RunSettings, folder: Path | None) -> Accelerator
     if settings.runtime.deterministic:  # cuBLAS needs a fixed workspace for repeatable sums
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return Accelerator(
+        dataloader_config=DataLoaderConfiguration(non_blocking=torch.cuda.is_available()),  # with pinned memory
         mixed_precision=settings.runtime.mixed_precision,
         gradient_accumulation_steps=settings.optim.grad_accum,
         cpu=settings.runtime.device == "cpu" or cpu_processes(),

@@ -35,7 +35,21 @@ class Window:
     sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     steps: int = 0
     skipped: int = 0  # steps whose loss was not finite (optim.non_finite=skip)
+    data_seconds: float = 0.0  # time the loop waited for its batches
     tick: float = field(default_factory=time.perf_counter)
+
+
+def timed_batches(batches: Iterable, window: Window) -> Iterator:
+    """``batches``, adding the time each one took to arrive to ``window.data_seconds``."""
+    source = iter(batches)
+    while True:
+        began = time.perf_counter()
+        try:
+            batch = next(source)
+        except StopIteration:
+            return
+        window.data_seconds += time.perf_counter() - began
+        yield batch
 
 
 class Stepper:

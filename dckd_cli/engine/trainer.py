@@ -8,6 +8,7 @@ schedules. ``Trainer.run`` is restore -> batches -> (step -> log -> validate and
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -18,18 +19,20 @@ import torch
 from torch import nn
 
 from dckd_cli.catalog.architectures import pad_multiple
-from dckd_cli.engine.batches import training_batches
+from dckd_cli.engine.batches import loader_workers, training_batches
 from dckd_cli.engine.build import Run, build_run
 from dckd_cli.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.engine.runlog import RunLog
-from dckd_cli.engine.step import NonFiniteLoss, Stepper, Window
+from dckd_cli.engine.step import NonFiniteLoss, Stepper, Window, timed_batches
 from dckd_cli.engine.stop import Stopped, StopRequest
 from dckd_cli.engine.trackers import Trackers
 from dckd_cli.metrics.scoring import evaluate
 from dckd_cli.settings.schema import RunSettings
 
 VAL_IMAGES_SAVED = 3
+DATA_WAIT_WARNING = 0.10  # warn once when the loop waits this share of its time for batches
+log = logging.getLogger(__name__)
 __all__ = ["NonFiniteLoss", "ProgressSink", "TrainResult", "Trainer", "train"]
 
 
@@ -66,6 +69,7 @@ class Trainer:
         self.best: float | None = None
         self.last_psnr: float | None = None
         self.optimizer = run.optimizer  # the prepared one once the loop starts
+        self.warned_data = False
 
     @classmethod
     def of(cls, settings: RunSettings, folder: Path, sink: ProgressSink | None = None) -> Trainer:
@@ -96,7 +100,20 @@ class Trainer:
         now = time.perf_counter()
         record: dict[str, Any] = {"iter": iteration, "lr": self.built.scheduler.get_last_lr()[0]}
         record |= {k: v / window.steps for k, v in window.sums.items()}
-        record["it_per_s"] = window.steps / max(now - window.tick, 1e-9)
+        elapsed = max(now - window.tick, 1e-9)
+        record["it_per_s"] = window.steps / elapsed
+        record["data_s"] = window.data_seconds / max(window.steps, 1)  # waited per iteration
+        if window.data_seconds > DATA_WAIT_WARNING * elapsed and not self.warned_data and iteration > window.steps:
+            self.warned_data = True
+            workers = loader_workers(self.settings, self.accelerator.device)
+            log.warning(
+                "the step waited %.0f %% of its time for data (%.3f s per iteration): raise data.workers "
+                "(now %d) or use a faster disk for the data and the dckd cache",
+                100 * window.data_seconds / elapsed,
+                record["data_s"],
+                workers,
+            )
+        window.data_seconds = 0.0
         if window.skipped:
             record["skipped_steps"] = window.skipped
             window.skipped = 0
@@ -130,14 +147,15 @@ class Trainer:
         start = self.load_last() if resume else 0
         built.method.iteration = start
         self.log.truncate_after(start)
-        stepper = Stepper(built, training_batches(s, built.sources, acc.num_processes, start))
+        batches = training_batches(s, built.sources, acc.num_processes, start, acc.device)
+        stepper = Stepper(built, batches)
         student, window, self.optimizer = stepper.student, stepper.window, stepper.optimizer
         self.trackers.start()
         iteration, began = start, time.perf_counter()
         self.sink.start(s.optim.iters, start)
         student.train()
         with StopRequest() as stop:
-            for lq, gt in stepper.batches:
+            for lq, gt in timed_batches(stepper.batches, window):
                 stepper.micro_step(lq, gt, iteration)
                 if not acc.sync_gradients:
                     continue

@@ -26,13 +26,15 @@ def describe(record: dict[str, Any]) -> str:
     parts += [
         f"{k} {v:.4f}"
         for k, v in record.items()
-        if k not in TERM_ORDER and k not in ("iter", "lr", "it_per_s", "val_psnr", "saved")
+        if k not in TERM_ORDER and k not in ("iter", "lr", "it_per_s", "data_s", "val_psnr", "saved")
     ]
     if "lr" in record:
         parts.append(f"lr {record['lr']:.1e}")
     if "it_per_s" in record:
         rate = record["it_per_s"]
         parts.append(f"{rate:.1f} it/s" if rate >= 1 else f"{1 / max(rate, 1e-9):.1f} s/it")
+    if "data_s" in record:
+        parts.append(f"data {record['data_s'] * 1000:.0f} ms/it")
     if "val_psnr" in record:
         parts.append(f"val {record['val_psnr']:.2f} dB")
     if "saved" in record:

@@ -63,7 +63,12 @@ class DataSettings(Section):
         "the last stage to the end; empty: data.patch_size and data.batch_size throughout",
     )
     augment: bool = Field(default=True, description="random flips and 90-degree rotations")
-    workers: int = Field(default=0, ge=0, description="DataLoader worker processes")
+    workers: int | None = Field(
+        default=None,
+        ge=0,
+        description="DataLoader worker processes per training process; empty: none on the CPU (the step needs "
+        "the cores), else the cores shared among this machine's training processes, at most 8",
+    )
     skip_bad_images: bool = Field(
         default=False, description="leave unreadable training images out (with a warning) instead of refusing the run"
     )

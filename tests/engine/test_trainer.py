@@ -156,3 +156,40 @@ def test_timing_runs_the_loops_own_step_with_accumulation(tiny_settings, monkeyp
     assert calls == [0, 0, 1, 1, 2, 2]  # one warm-up and two timed iterations of two micro-batches each
     assert run.ema.updates == 3 and run.method.iteration == 3  # end_iteration ran after each
     assert any(not torch.equal(a, b) for a, b in zip(before, run.student.parameters()))
+
+
+def test_log_lines_carry_the_data_wait_and_a_starving_loader_is_named(
+    tmp_path: Path, tiny_settings, monkeypatch, caplog
+):
+    import time
+
+    from dckd_cli.data.pairs import TrainingPatches
+
+    cut = TrainingPatches.__getitem__
+    monkeypatch.setattr(TrainingPatches, "__getitem__", lambda self, i: time.sleep(0.02) or cut(self, i))
+    with caplog.at_level("WARNING"):
+        train(tiny_settings("scratch", iters=6), tmp_path / "run")
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    waited = [(r["iter"], r["data_s"]) for r in records if "data_s" in r]
+    assert [i for i, _ in waited] == [1, 2, 4, 6]  # on every log line
+    steps = {1: 1, 2: 1, 4: 2, 6: 2}  # iterations each line averages over
+    total = sum(wait * steps[i] for i, wait in waited)
+    assert total > 6 * 4 * 0.02 * 0.9  # six batches of four 20 ms samples, all waited for
+    assert caplog.text.count("waited") == 1 and "raise data.workers (now 0)" in caplog.text
+
+
+def test_loader_workers_default_to_none_on_the_cpu_and_to_the_cores_on_a_gpu(tiny_settings, monkeypatch):
+    import torch
+
+    from dckd_cli.engine.batches import loader_workers
+
+    settings = tiny_settings("scratch")
+    assert settings.data.workers is None
+    assert loader_workers(settings, torch.device("cpu")) == 0
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert loader_workers(settings, torch.device("cuda")) == 3  # 16 cores / 4 processes, one left for the step
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert loader_workers(settings, torch.device("cuda")) == 8
+    settings.data.workers = 2
+    assert loader_workers(settings, torch.device("cuda")) == 2
