@@ -104,8 +104,9 @@ def ablate_command(
         seconds_per_step,
         start_folder,
     )
-    from dckd_cli.report.progress import make_sink
+    from dckd_cli.report.progress import make_sink, show_preparation
 
+    show_preparation(console, quiet)
     spec = default_spec(preset, extra, method, iters, warm_iters, baseline)
     plan = plan_ablation(output, spec, cells, seed_list, force=force)
     sink = lambda label: make_sink(console, label, quiet)  # noqa: E731

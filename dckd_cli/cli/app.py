@@ -8,6 +8,7 @@ import typer
 
 from dckd_cli import __version__
 from dckd_cli.cli import ablate, distill, evaluate, export, restore
+from dckd_cli.cli.data import data_app
 from dckd_cli.cli.encoder import encoder_app
 
 app = typer.Typer(
@@ -40,3 +41,4 @@ app.command("export", epilog=export.EXAMPLE)(export.export_command)
 app.command("ablate", epilog=ablate.EXAMPLE)(ablate.ablate_command)
 app.command("restore", epilog=restore.EXAMPLE)(restore.restore_command)
 app.add_typer(encoder_app, name="encoder")
+app.add_typer(data_app, name="data")

@@ -72,6 +72,9 @@ def distill_command(
     settings = None
     if chosen or resume:  # settings are checked before torch is even loaded
         settings = resolve_settings(preset, {**flags, "optim.iters": iters, "runtime.seed": seed}, overrides or [])
+    from dckd_cli.report.progress import show_preparation
+
+    show_preparation(console, quiet)
     if dry_run:
         from dckd_cli.pipelines.distill import dry_run as check_run
 

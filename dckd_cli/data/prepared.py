@@ -47,7 +47,7 @@ DATA, INDEX = "pairs.u8", "index.json"
 Source = tuple[Path, Path | None]  # (target or HR image, paired input or None for SR)
 
 
-class Progress:
+class PrepareProgress:
     """Preparation progress; the library logs plain lines, the CLI shows a Rich bar
     (``use_progress``)."""
 
@@ -68,10 +68,10 @@ class Progress:
         pass
 
 
-_progress: list[Callable[[], Progress]] = [Progress]
+_progress: list[Callable[[], PrepareProgress]] = [PrepareProgress]
 
 
-def use_progress(factory: Callable[[], Progress]) -> None:
+def use_progress(factory: Callable[[], PrepareProgress]) -> None:
     """Report preparations with ``factory()`` (the CLI's Rich bar) instead of log lines."""
     _progress[0] = factory
 
@@ -275,3 +275,20 @@ def _prepare(
         partial.rename(final)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class PreparedInfo:
+    folder: Path
+    pairs: int
+    skipped: int
+    bytes: int
+
+
+def prepared_sets() -> list[PreparedInfo]:
+    """The complete prepared sets in the dckd cache (what ``dckd data list`` shows)."""
+    found = []
+    for index in sorted((cache_dir() / "prepared").glob("*/" + INDEX)):
+        record = json.loads(index.read_text())
+        found.append(PreparedInfo(index.parent, len(record["pairs"]), len(record["skipped"]), record["bytes"]))
+    return found

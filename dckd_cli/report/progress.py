@@ -15,6 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from dckd_cli.data.prepared import PrepareProgress
 from dckd_cli.settings.method import LossWeights
 
 TERM_ORDER = ("loss", *LossWeights.model_fields)  # the terms in the order they are computed
@@ -122,3 +123,45 @@ def image_progress(console: Console, quiet: bool) -> Progress:
         disable=quiet or not console.is_terminal,
         transient=True,
     )
+
+
+def show_preparation(console: Console, quiet: bool) -> None:
+    """Training-set preparations show a Rich bar (or plain lines off a terminal); silent with ``quiet``."""
+    from dckd_cli.data.prepared import use_progress
+
+    if not quiet:
+        use_progress(lambda: PrepareBar(console))
+
+
+class PrepareBar(PrepareProgress):
+    """A training set's preparation as a Rich bar with its ETA on a terminal; plain lines otherwise."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.bar: Progress | None = None
+
+    def start(self, label: str, total: int) -> None:
+        super().start(label, total)
+        if self.console.is_terminal:
+            self.bar = Progress(
+                TextColumn(f"preparing [bold]{label}[/] (once per machine)"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=total)
+
+    def advance(self) -> None:
+        if self.bar is None:
+            super().advance()
+        else:
+            self.bar.advance(self.task)
+
+    def end(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            seconds = time.perf_counter() - self.began
+            self.console.print(f"prepared {self.label}: {self.total} images in {seconds:.0f} s", highlight=False)
