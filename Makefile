@@ -22,6 +22,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/data.py --quick
 
 lint: install
 	$(VENV)/bin/ruff check dckd_cli tests benchmarks

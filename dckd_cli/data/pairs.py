@@ -86,7 +86,8 @@ class TrainingPatches(Dataset):
     """Random ``patch``-sized LQ crops with their ``patch * scale`` GT crops.
 
     ``len()`` is the number of samples the run will draw (iterations x batch); sample
-    ``index`` is determined by ``(seed, index)`` alone. Decoded images are cached.
+    ``index`` is determined by ``(seed, index)`` alone. A loader is called once per image
+    and worker (a prepared set's loader returns views of its mapped file, so nothing is copied).
     """
 
     def __init__(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 
 from dckd_cli.data.pairs import TrainingPatches, training_loaders
@@ -42,12 +44,29 @@ def test_patches_grow_with_the_stages():
     assert shapes[0] == (4, 3, 16, 16) and shapes[3] == (2, 3, 24, 24) and shapes[5] == (1, 3, 32, 32)
 
 
-def test_a_progressive_run_resumes_bitwise(tmp_path: Path):
+def _paired_folder(folder: Path) -> Path:
+    """A small deblurring training set on disk (prepared on first use)."""
+    from skimage import data as skdata
+
+    from dckd_cli.data.images import write_image
+
+    image = skdata.astronaut()
+    for i in range(3):
+        crop = np.ascontiguousarray(image[i * 60 : i * 60 + 80, :96])
+        write_image(folder / "input" / f"{i}.png", np.ascontiguousarray(crop[:, ::-1]))
+        write_image(folder / "target" / f"{i}.png", crop)
+    return folder
+
+
+@pytest.mark.parametrize("train_set", ["builtin", "folder"])
+def test_a_progressive_run_resumes_bitwise(tmp_path: Path, train_set: str):
     from dckd_cli.engine.checkpoint import load_checkpoint
     from dckd_cli.engine.trainer import Trainer, train
     from dckd_cli.settings.presets import resolve_settings
 
+    where = "builtin" if train_set == "builtin" else str(_paired_folder(tmp_path / "pairs"))
     overrides = [
+        f"data.train=[{where}]",
         "student.size=tiny",
         "data.progressive=[{until: 2, patch: 16, batch: 2}, {until: 4, patch: 32, batch: 1}]",
         "runtime.val_every=100",
