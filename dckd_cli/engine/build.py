@@ -21,6 +21,7 @@ from dckd_cli.data.pairs import PairLoader, training_loaders
 from dckd_cli.engine.ema import ModelEMA
 from dckd_cli.engine.optim import build_optimizer, build_scheduler
 from dckd_cli.engine.run_folder import RunFolder
+from dckd_cli.engine.switches import apply_backend_switches, fused_step
 from dckd_cli.engine.threads import apply_threads, cpu_processes
 from dckd_cli.engine.trackers import check_tracker
 from dckd_cli.methods.build import build_method, run_needs
@@ -79,6 +80,7 @@ def build_run(settings: RunSettings, folder: Path | None = None) -> Run:
     """Every part of a run of ``settings`` (``folder``: where its trackers write; None to time or test it)."""
     s = settings
     accelerator = build_accelerator(s, folder)
+    apply_backend_switches(s, accelerator.device)
     needs = run_needs(s)
     set_seed(s.runtime.seed, deterministic=s.runtime.deterministic)
     student, teacher = build_models(s, "teacher" in needs)
@@ -88,7 +90,7 @@ def build_run(settings: RunSettings, folder: Path | None = None) -> Run:
             teacher = CachedTeacher(teacher, s.runtime.teacher_cache)
     method = build_method(s, student, teacher)
     ema = ModelEMA(student, s.optim.ema_decay, s.optim.ema_warmup)
-    optimizer = build_optimizer(student, s.optim)
+    optimizer = build_optimizer(student, s.optim, fused=fused_step(s, accelerator.device))
     scheduler = build_scheduler(optimizer, s.optim)
     sources = training_loaders(s.data.train, s.task, s.scale, s.data.root, s.data.skip_bad_images)
     val_bench = load_benchmark(s.data.val, s.task, s.scale, s.data.root, s.data.lr_source)

@@ -10,10 +10,12 @@ from torch import nn
 from dckd_cli.settings.schema import OptimSettings
 
 
-def build_optimizer(model: nn.Module, cfg: OptimSettings) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, cfg: OptimSettings, fused: bool = False) -> torch.optim.Optimizer:
+    """Adam / AdamW over the trainable parameters; ``fused``: the one-kernel step."""
     params = [p for p in model.parameters() if p.requires_grad]
     kind = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return kind(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    options = {"fused": True} if fused else {}
+    return kind(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **options)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimSettings) -> torch.optim.lr_scheduler.LambdaLR:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from dckd_cli.engine.build import Run
+from dckd_cli.engine.switches import SwitchError, compiled, memory_format
 from dckd_cli.errors import DckdError
 
 log = logging.getLogger(__name__)
@@ -30,13 +30,27 @@ class NonFiniteLoss(DckdError):
 
 @dataclass
 class Window:
-    """Loss sums between two log lines."""
+    """Loss sums between two log lines, kept on the device (read once, when a line is logged)."""
 
-    sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    names: list[str] = field(default_factory=list)  # the terms, then "loss"
+    totals: torch.Tensor | None = None  # float64, one entry per name
     steps: int = 0
     skipped: int = 0  # steps whose loss was not finite (optim.non_finite=skip)
     data_seconds: float = 0.0  # time the loop waited for its batches
     tick: float = field(default_factory=time.perf_counter)
+
+    def add(self, names: list[str], values: torch.Tensor) -> None:
+        if self.totals is None or names != self.names:
+            self.names, self.totals = names, torch.zeros_like(values)
+        self.totals += values
+
+    def take_means(self) -> dict[str, float]:
+        """The mean of each sum over the window's steps (one host sync), and a fresh window."""
+        if self.totals is None:
+            return {}
+        means = dict(zip(self.names, (self.totals / max(self.steps, 1)).tolist()))
+        self.totals = None
+        return means
 
 
 def timed_batches(batches: Iterable, window: Window) -> Iterator:
@@ -57,28 +71,58 @@ class Stepper:
 
     def __init__(self, run: Run, batches: DataLoader | None = None):
         self.run = run
-        acc = run.accelerator
+        acc, s = run.accelerator, run.settings
+        self.memory_format = memory_format(s)
+        self._switch_networks()
+        student = compiled(run.student, "student", s)  # shares run.student's weights (saved and averaged)
         if batches is None:
-            self.student, self.optimizer = acc.prepare(run.student, run.optimizer)
+            self.student, self.optimizer = acc.prepare(student, run.optimizer)
             self.batches: Iterable = ()
         else:
-            self.student, self.optimizer, self.batches = acc.prepare(run.student, run.optimizer, batches)
+            self.student, self.optimizer, self.batches = acc.prepare(student, run.optimizer, batches)
         run.ema.model.to(acc.device)
         run.method.to(acc.device)
         self.window = Window()
+
+    def _switch_networks(self) -> None:
+        """channels_last and torch.compile on the networks ``runtime`` names (before the first step)."""
+        run, s = self.run, self.run.settings
+        res = run.method.resources
+        if s.runtime.channels_last:
+            for network in (run.student, run.ema.model, res.teacher, *res.networks()):
+                if network is not None:
+                    network.to(memory_format=self.memory_format)
+        if res.teacher is not None:
+            res.teacher = compiled(res.teacher, "teacher", s)
+        if res.encoder is not None:
+            res.encoder.network = compiled(res.encoder.network, "encoder", s)
+        if res.history is not None:
+            res.history.runner = compiled(res.history.model, "history", s)
+
+    def _forward(self, lq: torch.Tensor, gt: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The student's restoration and the method's weighted terms, under the step's autocast."""
+        if self.memory_format is torch.channels_last:
+            lq = lq.contiguous(memory_format=torch.channels_last)
+        with self.run.accelerator.autocast():
+            out = self.student(lq)
+            terms = self.run.method.loss_terms(lq, gt, out)
+            return terms, torch.stack(list(terms.values())).sum()
 
     def micro_step(self, lq: torch.Tensor, gt: torch.Tensor, iteration: int) -> None:
         """One forward / backward / optimiser step (one micro-batch under gradient accumulation);
         ``iteration``: the optimiser steps done before it."""
         s, acc, student, window = self.run.settings, self.run.accelerator, self.student, self.window
         with acc.accumulate(student):
-            with acc.autocast():
-                out = student(lq)
-                terms = self.run.method.loss_terms(lq, gt, out)
-                loss = torch.stack(list(terms.values())).sum()
-            values = {name: float(value.detach()) for name, value in terms.items()}
-            total = float(loss.detach())
-            bad = next((name for name, v in values.items() if not math.isfinite(v)), None)
+            if s.runtime.compile:
+                terms, loss = self._compiled_forward(lq, gt)
+            else:
+                terms, loss = self._forward(lq, gt)
+            names = [*terms, "loss"]
+            stacked = torch.stack([v.detach() for v in terms.values()] + [loss.detach()]).double()
+            bad = None
+            if not bool(torch.isfinite(stacked).all()):  # the step's one host sync
+                values = dict(zip(names, stacked.tolist()))
+                bad = next(name for name, v in values.items() if not math.isfinite(v))
             if bad is not None and s.optim.non_finite == "skip":
                 log.warning("loss term '%s' is %s at iteration %d: step skipped", bad, values[bad], iteration + 1)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -96,16 +140,27 @@ class Stepper:
                 acc.clip_grad_norm_(student.parameters(), s.optim.grad_clip)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-        for name, value in values.items():
-            window.sums[name] += value / s.optim.grad_accum
-        window.sums["loss"] += total / s.optim.grad_accum
+        window.add(names, stacked / s.optim.grad_accum)
+
+    def _compiled_forward(self, lq: torch.Tensor, gt: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        import torch._dynamo
+
+        try:
+            return self._forward(lq, gt)
+        except torch._dynamo.exc.TorchDynamoException as err:
+            r = self.run.settings.runtime
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+            raise SwitchError(
+                f"runtime.compile={r.compile}: torch.compile ({r.compile_backend}) failed: {first}; drop that "
+                "network from runtime.compile (or try runtime.compile_backend=eager to check it is the compiler)"
+            ) from None
 
     def end_iteration(self, iteration: int) -> None:
         """After optimiser step ``iteration``: the schedule, the EMA and the method's slow state."""
         run = self.run
         run.scheduler.step()
         self.window.steps += 1
-        run.ema.update(run.accelerator.unwrap_model(self.student))
+        run.ema.update(run.student)  # the raw module (compiled or wrapped for DDP, it holds the same weights)
         run.method.after_step(iteration, run.ema.model)
 
 

@@ -99,7 +99,7 @@ class Trainer:
             return {}
         now = time.perf_counter()
         record: dict[str, Any] = {"iter": iteration, "lr": self.built.scheduler.get_last_lr()[0]}
-        record |= {k: v / window.steps for k, v in window.sums.items()}
+        record |= window.take_means()
         elapsed = max(now - window.tick, 1e-9)
         record["it_per_s"] = window.steps / elapsed
         record["data_s"] = window.data_seconds / max(window.steps, 1)  # waited per iteration
@@ -117,7 +117,6 @@ class Trainer:
         if window.skipped:
             record["skipped_steps"] = window.skipped
             window.skipped = 0
-        window.sums.clear()
         window.steps, window.tick = 0, now
         return record
 
@@ -209,7 +208,7 @@ class Trainer:
             "scheduler": built.scheduler.state_dict(),
             "rng": torch.get_rng_state(),
         }
-        ckpt = Checkpoint(built.ema.model, acc.unwrap_model(student), built.method.state_dict(), state)
+        ckpt = Checkpoint(built.ema.model, built.student, built.method.state_dict(), state)
         save_checkpoint(self.folder, tag, ckpt)
         if tag == "last":
             self.run_folder.drop_replaced()  # the new run has a checkpoint: the run --force replaced may go

@@ -54,7 +54,7 @@ class _Builder:
 
     def __init__(self, settings: RunSettings, student: nn.Module, teacher: nn.Module | None, terms: list[str]):
         self.settings, self.student, self.terms = settings, student, terms
-        self.resources = Resources(teacher=teacher)
+        self.resources = Resources(teacher=teacher, frozen_bf16=settings.runtime.frozen_bf16)
 
     def terms_needing(self, need: Need) -> list[str]:
         return [t for t in self.terms if need in TERMS[t].needs]

@@ -9,6 +9,7 @@ model twice in a step, and a term that is off costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -40,13 +41,26 @@ class StepContext:
         self.resources, self.settings = resources, settings
         self.lq, self.gt, self.student_out = lq, gt, student_out
 
+    def frozen(self) -> contextlib.AbstractContextManager:
+        """Where frozen networks run: inference mode (no graph, no version counters), and in
+        bfloat16 when ``runtime.frozen_bf16`` asks for it (otherwise in the step's autocast)."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        if self.resources.frozen_bf16:
+            stack.enter_context(torch.autocast(self.lq.device.type, dtype=torch.bfloat16))
+        return stack
+
+    def _float(self, x: torch.Tensor) -> torch.Tensor:
+        """A frozen network's output in the student's dtype (a no-op unless ``frozen_bf16``)."""
+        return x.to(self.student_out.dtype) if self.resources.frozen_bf16 else x
+
     @cached_property
     def teacher_out(self) -> torch.Tensor:
         """The frozen teacher's restoration of ``lq`` (through the output cache when set); no graph."""
         teacher = self.resources.teacher
         assert teacher is not None
-        with torch.no_grad():
-            return teacher(self.lq)
+        with self.frozen():
+            return self._float(teacher(self.lq))
 
     @cached_property
     def tapped_features(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -61,7 +75,8 @@ class StepContext:
         """``(K, N, C, H', W')`` negative restorations for ``dcl``."""
         source = self.resources.negatives
         assert source is not None
-        return source(self.lq, lambda: self.teacher_out)
+        with self.frozen():
+            return self._float(source(self.lq, lambda: self.teacher_out))
 
     @cached_property
     def anchor(self) -> tuple[list[torch.Tensor], torch.Tensor | None]:
@@ -72,23 +87,33 @@ class StepContext:
 
     @cached_property
     def targets(self) -> EncoderTargets:
-        """Positive (and negatives, when ``dcl`` is on) through the encoder in one no-grad pass."""
+        """Positive and negatives (when ``dcl`` is on) through the frozen encoder: one batched pass
+        for the tapped levels; the latents (``ce``), which need the whole encoder, for the positive only."""
         encoder = self.resources.encoder
         assert encoder is not None
-        positive = self.teacher_out
+        positive, levels = self.teacher_out, encoder.levels
         n = positive.shape[0]
-        batch = torch.cat([positive, self.negatives.flatten(0, 1)]) if encoder.levels else positive
-        with torch.no_grad():
-            feats, latents = encoder.network(batch, encoder.levels, latents=encoder.latents)
-        k = (batch.shape[0] - n) // n
+        with self.frozen():
+            if not levels:  # ce alone
+                _, latents = encoder.network(positive, (), latents=True)
+                return EncoderTargets([], [], self._float(latents))
+            negatives = self.negatives
+            if encoder.latents:
+                pos_feats, latents = encoder.network(positive, levels, latents=True)
+                neg_feats, _ = encoder.network(negatives.flatten(0, 1), levels, latents=False)
+            else:
+                feats, latents = encoder.network(torch.cat([positive, negatives.flatten(0, 1)]), levels)
+                pos_feats, neg_feats = [f[:n] for f in feats], [f[n:] for f in feats]
+        k = negatives.shape[0]
         return EncoderTargets(
-            positive=[f[:n] for f in feats],
-            negatives=[f[n:].view(k, n, *f.shape[1:]) for f in feats],
-            latents=None if latents is None else latents[:n],
+            positive=[self._float(f) for f in pos_feats],
+            negatives=[self._float(f).view(k, n, *f.shape[1:]) for f in neg_feats],
+            latents=None if latents is None else self._float(latents),
         )
 
     @cached_property
     def lcr_target(self) -> torch.Tensor:
         consistency, teacher = self.resources.consistency, self.resources.teacher
         assert consistency is not None and teacher is not None
-        return consistency.target(teacher, self.lq, lambda: self.teacher_out)
+        with self.frozen():
+            return self._float(consistency.target(teacher, self.lq, lambda: self.teacher_out))

@@ -22,6 +22,7 @@ class HistoryModel:
         self.model = copy.deepcopy(source).eval().requires_grad_(False)
         self.cfg, self.total = cfg, total_iters
         self.updates = 0
+        self.runner: nn.Module = self.model  # what restores (torch.compile may wrap it; the weights are ``model``'s)
 
     def interval(self, iteration: int) -> int:
         """The update step s in force at ``iteration``."""
@@ -39,4 +40,4 @@ class HistoryModel:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        return self.runner(x)

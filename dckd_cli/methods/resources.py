@@ -45,6 +45,7 @@ class Resources:
     negatives: NegativeSource | None = None
     history: HistoryModel | None = None  # the negatives' history model, when they come from one
     consistency: ConsistencyTargets | None = None
+    frozen_bf16: bool = False  # run the frozen networks in bfloat16 (runtime.frozen_bf16)
 
     def networks(self) -> list[nn.Module]:
         """The method's own frozen networks (moved to the run's device with the student)."""

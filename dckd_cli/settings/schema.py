@@ -142,6 +142,9 @@ class OptimSettings(Section):
         default=True, description="decay min(ema_decay, (1+t)/(10+t)) so short runs track the student"
     )
     grad_clip: float | None = Field(default=None, gt=0)
+    fused: bool | None = Field(
+        default=None, description="the fused (one-kernel) Adam step; empty: on with CUDA, off on the CPU"
+    )
     non_finite: Literal["stop", "skip"] = Field(
         default="stop", description="a NaN / infinite loss: stop the run (default) or skip that step with a warning"
     )
@@ -153,6 +156,27 @@ class RuntimeSettings(Section):
         default="auto", description="auto: what Accelerate finds (GPUs when present); cpu: the CPU even with a GPU"
     )
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    channels_last: bool = Field(
+        default=False,
+        description="networks and inputs in channels-last memory format (faster convolutions on many GPUs)",
+    )
+    compile: list[Literal["student", "teacher", "encoder", "history"]] = Field(
+        default_factory=list, description="networks to run through torch.compile, e.g. [student, teacher]"
+    )
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
+    compile_backend: str = Field(default="inductor", description="torch.compile backend (inductor; eager to debug)")
+    tf32: bool | None = Field(
+        default=None, description="TF32 matmuls and convolutions on CUDA; empty: on with CUDA (off on the CPU)"
+    )
+    cudnn_benchmark: bool | None = Field(
+        default=None,
+        description="cuDNN picks the fastest kernels per input shape; empty: on with CUDA unless runtime.deterministic",
+    )
+    frozen_bf16: bool = Field(
+        default=False,
+        description="run only the frozen networks (teacher, history model, encoder targets) in bfloat16; the "
+        "student and its gradients stay in the step's precision",
+    )
     deterministic: bool = Field(
         default=False,
         description="deterministic GPU kernels, so GPU runs and resumes repeat bitwise (slower; CPU runs always do)",

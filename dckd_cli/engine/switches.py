@@ -1,0 +1,57 @@
+"""The speed switches of a run (``runtime.*``, ``optim.fused``), applied where it is built.
+
+An empty switch takes its device default: on CUDA TF32, cuDNN benchmark (unless the run is
+deterministic) and the fused optimiser step; on the CPU none of them. ``channels_last`` and
+``compile`` are off unless asked for. A network that torch.compile cannot compile fails at
+its first step with one line naming ``runtime.compile`` (``engine/step.py``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dckd_cli.errors import DckdError
+from dckd_cli.settings.schema import RunSettings
+
+
+class SwitchError(DckdError):
+    """A speed switch that cannot work here."""
+
+
+def on_cuda(device: torch.device) -> bool:
+    return device.type == "cuda"
+
+
+def apply_backend_switches(settings: RunSettings, device: torch.device) -> None:
+    """TF32 and cuDNN benchmark for this process (they are process-wide in torch)."""
+    r = settings.runtime
+    if not on_cuda(device):
+        return
+    tf32 = True if r.tf32 is None else r.tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    bench = (not r.deterministic) if r.cudnn_benchmark is None else r.cudnn_benchmark
+    torch.backends.cudnn.benchmark = bench
+
+
+def fused_step(settings: RunSettings, device: torch.device) -> bool:
+    return on_cuda(device) if settings.optim.fused is None else settings.optim.fused
+
+
+def memory_format(settings: RunSettings) -> torch.memory_format:
+    return torch.channels_last if settings.runtime.channels_last else torch.contiguous_format
+
+
+def compiled(network: nn.Module, name: str, settings: RunSettings) -> nn.Module:
+    """``network`` through torch.compile when ``runtime.compile`` names it."""
+    r = settings.runtime
+    if name not in r.compile:
+        return network
+    import torch._dynamo
+
+    if r.compile_backend not in torch._dynamo.list_backends(exclude_tags=()):
+        known = ", ".join(torch._dynamo.list_backends())
+        raise SwitchError(f"runtime.compile_backend={r.compile_backend}: unknown to torch.compile; choose from {known}")
+    options = {"mode": r.compile_mode} if r.compile_mode != "default" else {}
+    return torch.compile(network, backend=r.compile_backend, **options)

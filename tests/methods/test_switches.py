@@ -1,0 +1,82 @@
+"""Speed switches: each keeps the method's numbers, resumes bitwise, and fails in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from dckd_cli.engine.build import build_run
+from dckd_cli.engine.checkpoint import load_checkpoint
+from dckd_cli.engine.step import Stepper
+from dckd_cli.engine.switches import SwitchError
+from dckd_cli.engine.trainer import Trainer, train
+
+
+def _terms(settings, dtype: torch.dtype = torch.float64) -> dict[str, float]:  # noqa: ANN001
+    """One step's weighted terms and the gradient checksum, through the loop's own step."""
+    run = build_run(settings)
+    # float64 by default: as the golden test, so a switch's numbers compare at its tolerance
+    for network in (run.student, run.teacher, *run.method.resources.networks()):
+        if network is not None:
+            network.to(dtype)
+    stepper = Stepper(run)
+    g = torch.Generator().manual_seed(5)
+    lq, gt = (torch.rand(2, 3, s, s, generator=g, dtype=dtype) for s in (16, 32))
+    terms, loss = stepper._forward(lq, gt) if not settings.runtime.compile else stepper._compiled_forward(lq, gt)
+    loss.backward()
+    out = {name: float(value) for name, value in terms.items()}
+    out["grad"] = float(sum(p.grad.abs().sum() for p in run.student.parameters() if p.grad is not None))
+    return out
+
+
+@pytest.mark.parametrize(
+    "switch",
+    [
+        ("runtime.channels_last=true",),
+        ("runtime.compile=[student, teacher, encoder, history]", "runtime.compile_backend=eager"),
+        ("optim.fused=true",),
+    ],
+)
+def test_each_switch_keeps_the_terms_and_the_gradient(dckd_settings, switch):
+    plain = _terms(dckd_settings("dckd-star"))
+    switched = _terms(dckd_settings("dckd-star", overrides=switch))
+    assert switched.keys() == plain.keys()
+    for key, value in plain.items():
+        assert switched[key] == pytest.approx(value, rel=1e-6), key  # the golden test's tolerance
+
+
+def test_frozen_bf16_moves_the_terms_by_little_and_the_student_stays_float32(dckd_settings):
+    plain = _terms(dckd_settings("dckd"), torch.float32)
+    half = _terms(dckd_settings("dckd", overrides=("runtime.frozen_bf16=true",)), torch.float32)
+    for key in ("rec", "kd"):  # rec does not see a frozen network; kd sees the bf16 teacher
+        assert half[key] == pytest.approx(plain[key], rel=2e-2), key
+    assert half["rec"] == plain["rec"]
+
+
+def test_a_compiled_run_resumes_bitwise(tmp_path: Path, dckd_settings):
+    extra = ("runtime.compile=[student, teacher, encoder, history]", "runtime.compile_backend=eager")
+    extra += ("runtime.channels_last=true", "runtime.save_every=3")
+    train(dckd_settings("dckd", iters=6, overrides=extra), tmp_path / "whole")
+    train(dckd_settings("dckd", iters=3, overrides=extra), tmp_path / "part")
+    Trainer.of(dckd_settings("dckd", iters=6, overrides=extra), tmp_path / "part").run(resume=True)
+    a, b = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "part")
+    assert not any(k.startswith("_orig_mod") for k in a.student)  # checkpoints do not depend on the switch
+    assert all(torch.equal(a.student[k], b.student[k]) for k in a.student)
+
+
+def test_a_compile_failure_is_one_line_naming_the_switch(dckd_settings):
+    import torch._dynamo
+
+    def broken(gm, example_inputs):  # noqa: ANN001
+        raise RuntimeError("no kernel for this op")
+
+    if "dckd_broken" not in torch._dynamo.list_backends(exclude_tags=()):
+        torch._dynamo.register_backend(broken, name="dckd_broken")
+    settings = dckd_settings("scratch", overrides=("runtime.compile=[student]", "runtime.compile_backend=dckd_broken"))
+    with pytest.raises(SwitchError, match=r"^runtime\.compile=\['student'\]: torch\.compile \(dckd_broken\) failed"):
+        _terms(settings)
+    unknown = dckd_settings("scratch", overrides=("runtime.compile=[student]", "runtime.compile_backend=nope"))
+    with pytest.raises(SwitchError, match="runtime.compile_backend=nope: unknown"):
+        _terms(unknown)
