@@ -23,6 +23,7 @@ test: install
 bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/data.py --quick
+	mkdir -p runs && $(PY) benchmarks/step.py --quick --json runs/bench-step.json
 
 lint: install
 	$(VENV)/bin/ruff check dckd_cli tests benchmarks

@@ -1,0 +1,244 @@
+"""Step benchmark at the paper setting, timed through the real step (``engine/step.time_steps``).
+
+Methods scratch, logits, fakd, dckd and dckd-star on the SwinIR pair (SwinIR-M teacher ->
+SwinIR-S student, x4) and the RCAN pair (x2), 48² LQ patches; DCKD with the compact encoder
+packaged with dckd, one of the tiny-autoencoder's size and one of the ImageNet VQGAN's size
+(random weights: the cost does not depend on them). Per row: seconds per step, peak memory
+(CUDA), GFLOP per step (torch's FLOP counter, forward and backward), and the time ratio to
+logits beside the FLOP ratio. dckd is also timed against a straightforward reference step
+written here (the same losses, their value checked equal to 1e-5).
+
+    python benchmarks/step.py --quick --json step.json     # the SwinIR pair, batch 2: minutes
+    python benchmarks/step.py --json step.json             # both pairs, every encoder, batch 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+
+from dckd_cli.engine.build import Run, build_run
+from dckd_cli.engine.step import Stepper, synthetic_batches, time_steps
+from dckd_cli.losses.contrastive import contrastive_loss
+from dckd_cli.losses.distribution import distribution_loss
+from dckd_cli.methods.negatives import HistoryNegatives, negative_inputs
+from dckd_cli.models.vqgan import VQGANConfig, VQGANEncoder
+from dckd_cli.models.zoo import build_model
+from dckd_cli.settings.presets import resolve_settings
+
+PAIRS = {"swinir-x4": ("swinir", 4), "rcan-x2": ("rcan", 2)}
+METHODS = ("scratch", "logits", "fakd", "dckd", "dckd-star")
+
+
+def random_imagenet_encoder(path: Path) -> Path:
+    """An encoder of the ImageNet f16-1024 VQGAN's shape with random weights."""
+    torch.manual_seed(0)
+    model = VQGANEncoder(VQGANConfig())
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "codebook"}
+    state["quantize.embedding.weight"] = torch.randn(1024, 256)
+    save_file(state, str(path))
+    return path
+
+
+def random_tiny_ae(path: Path, like: Path) -> Path | None:
+    """A tiny-autoencoder encoder of ``like``'s shape with random weights (None without ``like``)."""
+    if not like.is_file():
+        return None
+    from dckd_cli.models.checkpoints import read_state_dict
+    from dckd_cli.models.tiny_ae import TinyAEEncoder
+
+    torch.manual_seed(0)
+    model = TinyAEEncoder(read_state_dict(like))
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.GroupNorm)):
+            module.reset_parameters()
+    save_file({k: v.contiguous() for k, v in model.layers.state_dict().items()}, str(path))
+    return path
+
+
+def settings_for(pair: str, method: str, encoder: Path | None, teacher: Path, args: argparse.Namespace):  # noqa: ANN201
+    arch, scale = PAIRS[pair]
+    overrides = [
+        "task=sr",
+        f"scale={scale}",
+        f"teacher.arch={arch}",
+        "teacher.size=teacher",
+        f"teacher.checkpoint={teacher}",
+        f"student.arch={arch}",
+        "student.size=student",
+        f"data.patch_size={args.patch}",
+        f"data.batch_size={args.batch}",
+        "runtime.device=" + ("auto" if torch.cuda.is_available() else "cpu"),
+    ]
+    if encoder is not None:
+        overrides.append(f"method.encoder.checkpoint={encoder}")
+        if "tiny-ae" in encoder.name:
+            overrides.append("method.weights.ce=0")  # no codebook: DCR only
+    flags = {"method.name": method, "optim.iters": 1000, "runtime.mixed_precision": args.precision}
+    return resolve_settings("demo", flags, overrides)
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
+    return f"{platform.machine()} CPU"
+
+
+def gflop(run: Run) -> float:
+    """GFLOP of one training step (forward and backward), by torch's FLOP counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    stepper = Stepper(run)
+    lq, gt = next(synthetic_batches(run))
+    with FlopCounterMode(display=False) as counter:
+        terms, loss = stepper._forward(lq, gt)
+        loss.backward()
+    run.optimizer.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / 1e9
+
+
+def peak_mb(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+
+
+def reference_dckd(run: Run, steps: int) -> tuple[float, float, float]:
+    """A straightforward DCKD step (student, teacher, history negatives, encoder, the losses,
+    backward, Adam, EMA), written without the engine: seconds per step, its first loss, and
+    the engine's first loss on the same weights, inputs and negatives."""
+    s, device = run.settings, run.accelerator.device
+    res = run.method.resources
+    student, teacher, encoder = run.student.to(device), res.teacher, res.encoder
+    history = res.history.model.to(device)
+    network = encoder.network.to(device)
+    weights, ce_on = run.method.weights, "ce" in run.method.weights
+    negatives = res.negatives
+    assert isinstance(negatives, HistoryNegatives)
+    g_state = negatives.generator.get_state()
+    lq, gt = next(synthetic_batches(run))
+    optimizer = torch.optim.Adam(student.parameters(), lr=s.optim.lr, betas=s.optim.betas)
+    ema = copy.deepcopy(student).requires_grad_(False)
+
+    def step() -> torch.Tensor:
+        out = student(lq)
+        with torch.no_grad():
+            target = teacher(lq)
+            noisy = negative_inputs(lq, s.method.dcl.negatives, negatives.generator)
+            negs = history(noisy.flatten(0, 1))
+            pos, z_t = network(target, encoder.levels, latents=ce_on)
+            neg, _ = network(negs, encoder.levels)
+        anchor, z_s = network(out, encoder.levels, latents=ce_on)
+        k = noisy.shape[0]
+        neg = [f.view(k, lq.shape[0], *f.shape[1:]) for f in neg]
+        loss = weights["rec"] * F.l1_loss(out, gt) + weights["kd"] * F.l1_loss(out, target)
+        loss = loss + weights["dcl"] * contrastive_loss(anchor, pos, neg, encoder.layer_weights)
+        if ce_on:
+            loss = loss + weights["ce"] * distribution_loss(z_s, z_t, network.codebook)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), student.parameters()):
+                e.lerp_(p, 1 - s.optim.ema_decay)
+        return loss.detach()
+
+    start = copy.deepcopy(student.state_dict())
+    student.eval()  # the check without stochastic depth (SwinIR draws it in training mode)
+    with torch.no_grad():
+        engine_loss = float(sum(run.method.loss_terms(lq, gt, student(lq)).values()))
+    negatives.generator.set_state(g_state)
+    first = float(step())
+    student.load_state_dict(start)
+    student.train()
+    times = []
+    for i in range(steps + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        began = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i:
+            times.append(time.perf_counter() - began)
+    return sorted(times)[len(times) // 2], first, engine_loss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="the SwinIR pair, batch 2, two encoders, 2 steps")
+    parser.add_argument("--shared", type=Path, default=Path("../shared"), help="for the tiny-autoencoder's shape")
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--patch", type=int, default=48)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--precision", default="no", choices=["no", "bf16", "fp16"])
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    args.batch = args.batch or (2 if args.quick else 16)
+    steps = args.steps or (2 if args.quick else 5)
+    pairs = ["swinir-x4"] if args.quick else list(PAIRS)
+    record: dict[str, object] = {"device": "", "setting": {}, "methods": {}, "reference_dckd": {}}
+    with tempfile.TemporaryDirectory(prefix="dckd-step-bench-") as tmp:
+        encoders = {"compact": None, "imagenet-size": random_imagenet_encoder(Path(tmp) / "imagenet.safetensors")}
+        tiny = random_tiny_ae(Path(tmp) / "tiny-ae.safetensors", args.shared / "weights" / "taesana_encoder.pth")
+        if tiny is not None and not args.quick:
+            encoders["tiny-ae-size"] = tiny
+        if args.quick:
+            encoders.pop("compact")
+        for pair in pairs:
+            arch, scale = PAIRS[pair]
+            teacher = Path(tmp) / f"{pair}-teacher.safetensors"
+            model = build_model(arch, "teacher", scale)
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(teacher))
+            rows = [(m, None) for m in METHODS if not m.startswith("dckd")]
+            rows += [(m, e) for m in METHODS if m.startswith("dckd") for e in encoders]
+            for method, enc in rows:
+                label = f"{pair}/{method}" + (f"/{enc}" if enc else "")
+                run = build_run(settings_for(pair, method, encoders.get(enc) if enc else None, teacher, args))
+                device = run.accelerator.device
+                record["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+                flops = gflop(run)
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
+                seconds = time_steps(run, steps)
+                record["methods"][label] = {"sec_per_iter": seconds, "gflop": flops, "peak_mem_mb": peak_mb(device)}
+                print(f"{label}: {seconds:.3f} s/step, {flops:.1f} GFLOP", flush=True)
+                if method == "dckd":
+                    fresh = build_run(settings_for(pair, method, encoders.get(enc) if enc else None, teacher, args))
+                    ref_s, ref_loss, engine_loss = reference_dckd(fresh, steps)
+                    assert abs(ref_loss - engine_loss) <= 1e-5 * max(1.0, abs(engine_loss)), (ref_loss, engine_loss)
+                    record["reference_dckd"][label] = {
+                        "sec_per_iter": ref_s,
+                        "loss": ref_loss,
+                        "engine_loss": engine_loss,
+                    }
+                    print(f"{label}: reference {ref_s:.3f} s/step (dckd x{seconds / ref_s:.2f})", flush=True)
+    record["setting"] = {"batch": args.batch, "patch": args.patch, "precision": args.precision, "steps": steps}
+    print(f"\ndevice: {record['device']}, torch {torch.__version__}, batch {args.batch}, patch {args.patch}")
+    print("| row | s / step | GFLOP | time / logits | FLOP / logits | peak MB |")
+    print("|---|---|---|---|---|---|")
+    for label, r in record["methods"].items():
+        base = record["methods"][label.split("/")[0] + "/logits"]
+        peak = "" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
+        print(
+            f"| {label} | {r['sec_per_iter']:.3f} | {r['gflop']:.1f} | {r['sec_per_iter'] / base['sec_per_iter']:.2f} "
+            f"| {r['gflop'] / base['gflop']:.2f} | {peak} |"
+        )
+    for label, r in record["reference_dckd"].items():
+        mine = record["methods"][label]["sec_per_iter"]
+        print(f"{label}: the engine's step is {mine / r['sec_per_iter']:.2f}x the reference step's time")
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
