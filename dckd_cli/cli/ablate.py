@@ -102,7 +102,6 @@ def ablate_command(
         resolve_demo_teachers,
         run_ablation,
         seconds_per_step,
-        start_folder,
     )
     from dckd_cli.report.progress import make_sink, show_preparation
 
@@ -131,8 +130,8 @@ def ablate_command(
             f"to run: {len(pending)} runs, {iterations} iterations at {measured} s/step (measured) "
             f"= about {seconds / 60:.0f} min{extra}, plus evaluation"
         )
-    start_folder(plan, fresh=force)  # only now, after every check and the first cell's models were built
-    run_ablation(plan, make_sink=sink, say=say)
+    # only now, after every check and the first cell's models were built, is the folder touched
+    run_ablation(plan, make_sink=sink, say=say, fresh=force)
     _report(output)
 
 

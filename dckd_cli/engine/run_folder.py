@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from dckd_cli.atomic import atomic_path, check_writable
 from dckd_cli.errors import DckdError
+from dckd_cli.folders import refuse_foreign
 from dckd_cli.settings.presets import format_errors, settings_yaml
 from dckd_cli.settings.schema import RunSettings
 
@@ -92,6 +93,8 @@ class RunFolder:
         check_writable(self.root / "settings.yaml")
         if self.root.exists() and any(self.root.iterdir()) and not force:
             raise RunFolderError(f"{self.root} already exists; pass --resume to continue it or --force to overwrite it")
+        if force:
+            refuse_foreign(self.root)
 
     @property
     def replaced(self) -> Path:

@@ -27,6 +27,7 @@ from dckd_cli.engine.runlog import RunLog
 from dckd_cli.engine.step import NonFiniteLoss, Stepper, Window, timed_batches
 from dckd_cli.engine.stop import Stopped, StopRequest
 from dckd_cli.engine.trackers import Trackers
+from dckd_cli.folders import FolderLock, refuse_overlap
 from dckd_cli.metrics.scoring import evaluate
 from dckd_cli.settings.schema import RunSettings
 
@@ -222,14 +223,26 @@ def train(
     Everything is built and checked before the folder is touched, so a bad teacher path,
     data root or method setting leaves no half-made run behind.
     """
-    run_folder = RunFolder(folder)
-    run_folder.check(force=force, resume=resume)
-    trainer = Trainer.of(settings, folder, sink)
-    acc = trainer.accelerator
-    acc.wait_for_everyone()  # every process has checked the folder as it was; only then does it change
-    if acc.is_main_process:
-        run_folder.prepare(force=force, resume=resume)
-        if not resume:
-            run_folder.write_settings(settings)
-    acc.wait_for_everyone()
-    return trainer.run(resume=resume)
+    refuse_overlap(folder, _inputs(settings), {"data.root": settings.data.root})
+    with FolderLock(folder, "dckd distill"):  # a second command on this folder is refused while this one runs
+        run_folder = RunFolder(folder)
+        run_folder.check(force=force, resume=resume)
+        trainer = Trainer.of(settings, folder, sink)
+        acc = trainer.accelerator
+        acc.wait_for_everyone()  # every process has checked the folder as it was; only then does it change
+        if acc.is_main_process:
+            run_folder.prepare(force=force, resume=resume)
+            if not resume:
+                run_folder.write_settings(settings)
+        acc.wait_for_everyone()
+        return trainer.run(resume=resume)
+
+
+def _inputs(settings: RunSettings) -> dict[str, Path | None]:
+    """What a run reads, which its folder must not be, sit in or hold."""
+    found: dict[str, Path | None] = {
+        "teacher.checkpoint": settings.teacher.checkpoint,
+        "student.checkpoint": settings.student.checkpoint,
+    }
+    found |= {f"data.train {name}": Path(name) for name in settings.data.train if Path(name).expanduser().exists()}
+    return found

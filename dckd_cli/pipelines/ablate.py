@@ -25,6 +25,7 @@ from dckd_cli.engine.memory import peak_memory_mb, reset_peak_memory
 from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 from dckd_cli.engine.step import time_steps
 from dckd_cli.engine.trainer import ProgressSink, train
+from dckd_cli.folders import FolderLock, refuse_foreign
 from dckd_cli.metrics.scoring import evaluate
 from dckd_cli.pipelines.ablation_grid import Cell, GridError, show_value
 from dckd_cli.pipelines.demo import DEMO_WARMUP_ITERS, DEMO_WARMUP_LR
@@ -106,6 +107,8 @@ def plan_ablation(
             )
     elif root.exists() and any(root.iterdir()) and stored is None and not force:
         raise RunFolderError(f"{root} exists and is not an ablation folder; choose another --output or pass --force")
+    if force:
+        refuse_foreign(root)
     runs = []
     for cell in cells:
         for seed in cell.seeds if cell.seeds is not None else seeds:
@@ -186,8 +189,10 @@ def _warm_start(plan: AblationPlan, seed: int, sink: ProgressSink | None, say: S
 
 
 def start_folder(plan: AblationPlan, fresh: bool = False) -> None:
-    """Create the ablation folder (``fresh``, from ``--force``: empty it first) and record its spec."""
+    """Create the ablation folder (``fresh``, from ``--force``: empty it first; only a folder dckd
+    made) and record its spec."""
     if fresh and plan.root.exists():
+        refuse_foreign(plan.root)
         shutil.rmtree(plan.root)
     plan.root.mkdir(parents=True, exist_ok=True)
     AblationFolder(plan.root).write_record(plan.spec.record())
@@ -200,10 +205,19 @@ def resolve_demo_teachers(plan: AblationPlan, make_sink: Callable[[str], Progres
         run.settings = resolve_demo_teacher(run.settings, make_sink)
 
 
-def run_ablation(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None], say: Say) -> None:
-    """Run every pending cell of ``plan``; finished cells are skipped, killed ones resumed."""
-    if AblationFolder(plan.root).read_record() != plan.spec.record():
-        start_folder(plan)
+def run_ablation(
+    plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None], say: Say, fresh: bool = False
+) -> None:
+    """Run every pending cell of ``plan`` (``fresh``, from ``--force``: in an emptied folder);
+    finished cells are skipped, killed ones resumed. A second ``ablate`` on the same folder is
+    refused while this one runs."""
+    with FolderLock(plan.root, "dckd ablate"):
+        if fresh or AblationFolder(plan.root).read_record() != plan.spec.record():
+            start_folder(plan, fresh)
+        _run_cells(plan, make_sink, say)
+
+
+def _run_cells(plan: AblationPlan, make_sink: Callable[[str], ProgressSink | None], say: Say) -> None:
     if plan.demo:
         resolve_demo_teachers(plan, make_sink)
     seeds = sorted({r.seed for r in plan.runs})

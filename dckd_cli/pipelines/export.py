@@ -25,6 +25,7 @@ from dckd_cli.deploy.parity import FP16_BOUND, FP32_BOUND, max_abs_error
 from dckd_cli.deploy.student_file import StudentInfo, read_info
 from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 from dckd_cli.errors import OutputExists
+from dckd_cli.folders import refuse_foreign, refuse_overlap
 from dckd_cli.models.checkpoints import build_with_weights, detect_model_info
 
 WEIGHTS = {"ema": "model", "student": "student"}  # --weights -> the run folder's file
@@ -125,8 +126,11 @@ def export_student(
 ) -> dict[str, Any]:
     """Write every format into ``output`` with the model card; each is reloaded and checked first."""
     output = Path(output)
+    refuse_overlap(output, {"the source": Path(source)})
     if output.exists() and (output.is_file() or any(output.iterdir())) and not force:
         raise OutputExists(f"export folder {output}")
+    if output.is_dir():
+        refuse_foreign(output)
     check_writable(output)
     student = load_source(source, weights)
     check_export(student, formats, fp16)
