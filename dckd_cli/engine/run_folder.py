@@ -23,7 +23,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from dckd_cli.atomic import atomic_path, check_writable
@@ -31,6 +30,7 @@ from dckd_cli.errors import DckdError
 from dckd_cli.folders import refuse_foreign
 from dckd_cli.settings.presets import format_errors, settings_yaml
 from dckd_cli.settings.schema import RunSettings
+from dckd_cli.settings.strict_yaml import StrictYamlError, load_yaml
 
 CHECKPOINT_FILES = ("model.safetensors", "student.safetensors", "method.safetensors", "state.pt")
 
@@ -128,9 +128,9 @@ class RunFolder:
         if not self.settings.is_file():
             raise RunFolderError(f"{self.root}: not a dckd run folder (no {self.settings.name})")
         try:
-            raw = yaml.safe_load(self.settings.read_text())
-        except yaml.YAMLError as err:
-            raise RunFolderError(f"{self.settings}: not valid YAML ({str(err).splitlines()[0]})") from None
+            raw = load_yaml(self.settings.read_bytes())
+        except StrictYamlError as err:
+            raise RunFolderError(f"{self.settings}: {err}") from None
         if not isinstance(raw, dict):
             raise RunFolderError(f"{self.settings}: expected a mapping of settings")
         try:

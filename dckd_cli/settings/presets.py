@@ -18,6 +18,7 @@ from dckd_cli.catalog.tasks import TASKS
 from dckd_cli.errors import DckdError
 from dckd_cli.settings.migrate import MOVED, migrate
 from dckd_cli.settings.schema import RunSettings
+from dckd_cli.settings.strict_yaml import StrictYamlError, load_yaml
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # Installed wheels carry the presets inside the package; a source checkout keeps them at the top.
@@ -47,9 +48,9 @@ def load_preset(name_or_path: str) -> dict[str, Any]:
             [f"preset '{name_or_path}': no such preset or YAML file; choose from {', '.join(available_presets())}"]
         )
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise SettingsError([f"preset {path}: not valid YAML ({str(err).splitlines()[0]})"]) from None
+        data = load_yaml(path.read_bytes()) or {}
+    except StrictYamlError as err:
+        raise SettingsError([f"preset {path}: {err}"]) from None
     if not isinstance(data, dict):
         raise SettingsError([f"preset {path}: expected a mapping of settings at the top level"])
     return data
@@ -71,8 +72,10 @@ def parse_override(text: str) -> dict[str, Any]:
     if not sep or not key.strip():
         raise SettingsError([f"--set '{text}': expected key.sub=value, e.g. --set optim.lr=2e-4"])
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = load_yaml(raw) if raw.strip() else None
+    except StrictYamlError as err:
+        if "not valid YAML" not in str(err):
+            raise SettingsError([f"--set {key.strip()}: {err}"]) from None
         value = raw
     return _nest(key.strip(), value)
 
@@ -86,6 +89,12 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             return []
         model = annotation
     return sorted(model.model_fields)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    """``repr(value)``, cut to ``limit`` characters: an error line stays one line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def format_errors(err: ValidationError) -> list[str]:
@@ -104,7 +113,7 @@ def format_errors(err: ValidationError) -> list[str]:
         else:
             message = item["msg"].removeprefix("Value error, ")
             got = item.get("input")
-            shown = "" if isinstance(got, dict) or item["type"] == "value_error" else f" (got {got!r})"
+            shown = "" if isinstance(got, dict) or item["type"] == "value_error" else f" (got {_short(got)})"
             lines.append(f"{where}: {message}{shown}")
     return lines
 
