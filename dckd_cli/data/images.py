@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import struct
 from pathlib import Path
 
 import cv2
@@ -37,8 +39,41 @@ def to_rgb(img: np.ndarray, source: str = "image") -> np.ndarray:
     raise ImageError(f"{source}: unsupported image shape {img.shape}")
 
 
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) from a PNG or JPEG header, without decoding; None for other formats."""
+    with open(path, "rb") as handle:
+        head = handle.read(32)
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", head[16:24])
+            return height, width
+        if head[:2] != b"\xff\xd8":
+            return None
+        handle.seek(2)
+        while marker := handle.read(2):
+            if len(marker) < 2 or marker[0] != 0xFF:
+                return None
+            length = struct.unpack(">H", handle.read(2))[0]
+            if marker[1] in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                height, width = struct.unpack(">xHH", handle.read(5))
+                return height, width
+            handle.seek(length - 2, os.SEEK_CUR)
+    return None
+
+
+def max_pixels() -> int:
+    """The most pixels an image may declare (``$DCKD_MAX_PIXELS``; default 2**28, 16384 x 16384)."""
+    return int(os.environ.get("DCKD_MAX_PIXELS", 2**28))
+
+
 def read_image(path: Path) -> np.ndarray:
-    """Read ``path`` as ``(H, W, 3)`` uint8 RGB."""
+    """Read ``path`` as ``(H, W, 3)`` uint8 RGB. An image whose header declares more than
+    ``max_pixels()`` pixels is refused before it is decoded (a small file can declare 30000²)."""
+    size = image_size(Path(path)) if Path(path).is_file() else None
+    if size is not None and size[0] * size[1] > max_pixels():
+        raise ImageError(
+            f"{path}: declares {size[1]}x{size[0]} pixels, more than the limit {max_pixels()} "
+            "(set DCKD_MAX_PIXELS to allow it; restore a large image with --tile)"
+        )
     data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
     if img is None:

@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +37,7 @@ import numpy as np
 
 from dckd_cli.cache import cache_dir
 from dckd_cli.data.folders import DatasetError
-from dckd_cli.data.images import ImageError, read_image
+from dckd_cli.data.images import ImageError, image_size, max_pixels, read_image
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
 
 log = logging.getLogger(__name__)
@@ -110,27 +109,6 @@ class PreparedPair:
         return view(self.pair.lq), view(self.pair.gt)
 
 
-def image_size(path: Path) -> tuple[int, int] | None:
-    """(height, width) from a PNG or JPEG header, without decoding; None for other formats."""
-    with open(path, "rb") as handle:
-        head = handle.read(32)
-        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-            width, height = struct.unpack(">II", head[16:24])
-            return height, width
-        if head[:2] != b"\xff\xd8":
-            return None
-        handle.seek(2)
-        while marker := handle.read(2):
-            if len(marker) < 2 or marker[0] != 0xFF:
-                return None
-            length = struct.unpack(">H", handle.read(2))[0]
-            if marker[1] in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                height, width = struct.unpack(">xHH", handle.read(5))
-                return height, width
-            handle.seek(length - 2, os.SEEK_CUR)
-    return None
-
-
 def _key(sources: list[Source], task: str, scale: int, recipe: str) -> str:
     files = []
     for source in sources:
@@ -199,6 +177,14 @@ def _prepare(
     final: Path, label: str, sources: list[Source], scale: int, recipe: str, skip_bad: bool, workers: int | None
 ) -> None:
     planned = [_planned_shapes(s, scale) for s in sources]
+    limit, oversized = max_pixels(), []
+    for source, plan in zip(sources, planned):  # refused from the header: never decoded, never sized in
+        if plan is not None and plan[1][0] * plan[1][1] > limit:
+            oversized.append(f"{source[0]}: declares {plan[1][1]}x{plan[1][0]} pixels, more than the limit {limit}")
+    for reason in oversized:
+        _refuse_or_skip(reason + " (set DCKD_MAX_PIXELS to allow it)", skip_bad)
+    keep = [i for i, p in enumerate(planned) if p is None or p[1][0] * p[1][1] <= limit]
+    sources, planned = [sources[i] for i in keep], [planned[i] for i in keep]
     unknown = [s for s, p in zip(sources, planned) if p is None]
     if unknown:  # not PNG / JPEG: decode to learn the size (rare; the pixels are decoded again below)
         learned = {}

@@ -159,3 +159,32 @@ def test_image_sizes_from_headers(tmp_path: Path):
     assert prepared.image_size(tmp_path / "a.png") == (37, 53)
     assert prepared.image_size(tmp_path / "b.jpg") == (37, 53)
     assert prepared.image_size(tmp_path / "c.bmp") is None
+
+
+def _bomb(path: Path, side: int = 30000) -> Path:
+    """A small PNG whose header declares ``side`` x ``side`` pixels (its data is cut short)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    body = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body + b"\x00" * 64)
+    return path
+
+
+def test_an_image_declaring_too_many_pixels_is_refused_from_its_header(tmp_path: Path, monkeypatch):
+    from dckd_cli.data.benchmarks import check_benchmark, load_benchmark
+
+    folder = _photos(tmp_path / "set", 3)
+    _bomb(folder / "huge.png")
+    with pytest.raises(DatasetError, match=r"huge\.png: declares 30000x30000 pixels, more than the limit"):
+        training_loaders([str(folder)], "sr", 2, None)
+    assert len(training_loaders([str(folder)], "sr", 2, None, skip_bad=True)) == 3
+    with pytest.raises(Exception, match=r"huge\.png: declares 30000x30000 pixels"):
+        read_image(folder / "huge.png")
+    with pytest.raises(Exception, match=r"huge\.png: declares 30000x30000"):
+        check_benchmark(load_benchmark(str(folder), "sr", 2, None), 2)
+    monkeypatch.setenv("DCKD_MAX_PIXELS", str(40000**2))  # allowed: then it fails as the corrupt file it is
+    with pytest.raises(Exception, match=r"huge\.png: cannot be read"):
+        read_image(folder / "huge.png")
