@@ -110,9 +110,8 @@ class TrainingPatches(Dataset):
     def _load(self, i: int) -> tuple[np.ndarray, np.ndarray] | None:
         lq, gt = self.loaders[i]()
         if min(lq.shape[:2]) < self.patch:
-            log.warning(
-                "training image %d (%dx%d LQ) is smaller than patch %d; skipped", i, *lq.shape[1::-1], self.patch
-            )
+            name = getattr(self.loaders[i], "source", f"built-in training image {i}")
+            log.warning("%s (%dx%d LQ) is smaller than patch %d; skipped", name, *lq.shape[1::-1], self.patch)
             return None
         return lq, gt
 

@@ -41,7 +41,7 @@ from dckd_cli.data.images import ImageError, image_size, max_pixels, read_image
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
 
 log = logging.getLogger(__name__)
-FORMAT = 1
+FORMAT = 2  # 2: each pair records its source file
 DATA, INDEX = "pairs.u8", "index.json"
 Source = tuple[Path, Path | None]  # (target or HR image, paired input or None for SR)
 
@@ -77,7 +77,7 @@ def use_progress(factory: Callable[[], PrepareProgress]) -> None:
 
 @dataclass(frozen=True)
 class Pair:
-    name: str
+    source: str  # the input file (SR: the HR image), for messages
     lq: tuple[int, int, int, int]  # offset, height, width, channels
     gt: tuple[int, int, int, int]
 
@@ -98,6 +98,7 @@ class PreparedPair:
 
     def __init__(self, data: Path, pair: Pair):
         self.data, self.pair = data, pair
+        self.source = pair.source
 
     def __call__(self) -> tuple[np.ndarray, np.ndarray]:
         mm = _mapped(self.data)
@@ -163,7 +164,7 @@ def prepare_set(
     index = json.loads((final / INDEX).read_text())
     for skipped in index["skipped"]:
         _refuse_or_skip(skipped, skip_bad)
-    pairs = [Pair(p["name"], tuple(p["lq"]), tuple(p["gt"])) for p in index["pairs"]]
+    pairs = [Pair(p["source"], tuple(p["lq"]), tuple(p["gt"])) for p in index["pairs"]]
     return [PreparedPair(final / DATA, p) for p in pairs]
 
 
@@ -237,7 +238,7 @@ def _prepare(
                 return
             mm[lq_at : lq_at + lq.size] = lq.reshape(-1)
             mm[gt_at : gt_at + gt.size] = gt.reshape(-1)
-            pairs[i] = {"name": source[0].stem, "lq": [lq_at, lh, lw, 3], "gt": [gt_at, gh, gw, 3]}
+            pairs[i] = {"source": str(source[1] or source[0]), "lq": [lq_at, lh, lw, 3], "gt": [gt_at, gh, gw, 3]}
             with lock:
                 report.advance()
 

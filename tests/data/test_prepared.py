@@ -188,3 +188,13 @@ def test_an_image_declaring_too_many_pixels_is_refused_from_its_header(tmp_path:
     monkeypatch.setenv("DCKD_MAX_PIXELS", str(40000**2))  # allowed: then it fails as the corrupt file it is
     with pytest.raises(Exception, match=r"huge\.png: cannot be read"):
         read_image(folder / "huge.png")
+
+
+def test_a_training_image_smaller_than_the_patch_is_named_by_its_file(tmp_path: Path, caplog):
+    folder = _photos(tmp_path / "set", 2)
+    write_image(folder / "small.png", np.zeros((20, 20, 3), np.uint8))
+    data = TrainingPatches(training_loaders([str(folder)], "sr", 2, None), scale=2, patch=24, length=30, seed=0)
+    with caplog.at_level("WARNING"):
+        for i in range(30):
+            data[i]
+    assert f"{folder / 'small.png'} (10x10 LQ) is smaller than patch 24; skipped" in caplog.text
