@@ -49,7 +49,21 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise CheckpointError(f"{path}: no state dict of tensors inside (looked for {', '.join(WRAPPER_KEYS)})")
     prefix = "module."
-    return {k.removeprefix(prefix): v for k, v in data.items()}
+    state = {k.removeprefix(prefix): v for k, v in data.items()}
+    check_tensors(state, path)
+    return state
+
+
+def check_tensors(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Weights a network can run with: a weight or bias that is not floating point (an integer
+    file passes shape checks and loads as garbage), or a NaN / infinite value, is refused
+    naming the file and the tensor."""
+    for key, value in state.items():
+        if key.rsplit(".", 1)[-1] in ("weight", "bias") and not value.is_floating_point():
+            raise CheckpointError(f"{path}: tensor '{key}' is {value.dtype}, not floating point; not usable weights")
+        if value.is_floating_point() and value.numel() and not bool(torch.isfinite(value).all()):
+            bad = "NaN" if bool(torch.isnan(value).any()) else "infinite"
+            raise CheckpointError(f"{path}: tensor '{key}' holds {bad} values; these weights are broken")
 
 
 def _reason(err: Exception) -> str:

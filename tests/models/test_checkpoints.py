@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,27 @@ def test_rcan_has_no_link_and_says_which_file():
 def test_official_dctlsa_detected(shared_weights):
     model, scale = detect_model(shared_weights / "DCTLSA_x4.pt")
     assert scale == 4 and sum(p.numel() for p in model.parameters()) == 885_328
+
+
+def test_weights_with_nan_or_integer_tensors_are_refused_naming_the_tensor(tmp_path: Path):
+    import torch
+    from safetensors.torch import save_file
+
+    from dckd_cli.models.checkpoints import CheckpointError, build_with_weights
+    from dckd_cli.models.zoo import build_model
+
+    state = {k: v.clone() for k, v in build_model("rcan", "tiny", 2).state_dict().items()}
+    key = next(k for k in state if k.endswith(".weight"))
+    broken = dict(state)
+    broken[key] = broken[key].clone()
+    broken[key].view(-1)[3] = float("nan")
+    save_file(broken, str(tmp_path / "nan.safetensors"))
+    with pytest.raises(CheckpointError, match=rf"nan\.safetensors: tensor '{re.escape(key)}' holds NaN values"):
+        build_with_weights("rcan", "tiny", 2, "sr", tmp_path / "nan.safetensors")
+    as_int = dict(state)
+    as_int[key] = state[key].to(torch.int32)
+    save_file(as_int, str(tmp_path / "int.safetensors"))
+    with pytest.raises(CheckpointError, match=rf"tensor '{re.escape(key)}' is torch.int32, not floating point"):
+        build_with_weights("rcan", "tiny", 2, "sr", tmp_path / "int.safetensors")
+    save_file(state, str(tmp_path / "good.safetensors"))
+    build_with_weights("rcan", "tiny", 2, "sr", tmp_path / "good.safetensors")  # the same file, intact, loads
