@@ -27,6 +27,41 @@ EXAMPLE = (
 )
 
 
+def _changed_keys(given: dict, recorded: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in dict.fromkeys([*given, *recorded]):
+        a, b, name = given.get(key), recorded.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _changed_keys(a, b, f"{name}.")
+        elif a != b:
+            keys.append(name)
+    return keys
+
+
+def _check_resume_flags(
+    output: Path | None, preset: str | None, flags: dict, overrides: list[str], root_given: bool
+) -> None:
+    """Flags given with ``--resume`` must describe the recorded run; the first that would change it is named."""
+    from dckd_cli.engine.run_folder import RunFolder
+
+    if output is None:
+        raise DckdError("--resume needs --output RUN_FOLDER: the run to continue")
+    recorded = RunFolder(output).read_settings()
+    record = recorded.model_dump(mode="json")  # without a preset, the flags change the recorded run
+    given = resolve_settings(preset, {**flags, "optim.iters": recorded.optim.iters}, overrides, base=record)
+    from dckd_cli.pipelines.demo_teacher import resolve_demo_teacher
+
+    given = resolve_demo_teacher(given, lambda _label: None, train_missing=False)
+    skip = {"output"} | (set() if root_given else {"data.root"})  # $DCKD_DATA never refuses a resume
+    changed = [k for k in _changed_keys(given.model_dump(mode="json"), record) if k not in skip]
+    if changed:
+        shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+        raise DckdError(
+            f"--resume continues the run as it was set up; these flags would change {shown} of {output}: drop them "
+            "(only --iters may grow the run), or start a new run"
+        )
+
+
 @user_errors
 def distill_command(
     preset: opt.PresetOpt = None,
@@ -60,15 +95,9 @@ def distill_command(
     }
     # --task alone (with --seed / --iters / --output): that task's offline demo
     chosen = any(v is not None for k, v in flags.items() if k != "task") or preset or overrides
-    if resume and chosen:
-        options = {"--preset": preset, "--set": overrides, "--task": task, "--scale": scale, "--teacher": teacher}
-        options |= {"--teacher-checkpoint": teacher_checkpoint, "--student": student, "--method": method}
-        given = [name for name, value in (options | {"--data-root": data_root}).items() if value]
-        # (DCKD_DATA is read by the settings, not by --data-root: the variable never refuses a resume)
-        raise DckdError(
-            f"--resume continues the run as it was set up; drop {', '.join(dict.fromkeys(given))} "
-            "(only --iters may grow it), or start a new run"
-        )
+    if resume and (chosen or task is not None or seed is not None):
+        # the run's own command, --resume added, is accepted; a flag that would change the run is not
+        _check_resume_flags(output, preset, {**flags, "runtime.seed": seed}, overrides or [], data_root is not None)
     settings = None
     if chosen or resume:  # settings are checked before torch is even loaded
         settings = resolve_settings(preset, {**flags, "optim.iters": iters, "runtime.seed": seed}, overrides or [])

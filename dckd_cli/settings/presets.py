@@ -122,12 +122,14 @@ def resolve_settings(
     preset: str | None = None,
     flags: Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
+    base: Mapping[str, Any] | None = None,
 ) -> RunSettings:
-    """Merge preset, typed flags (dotted keys, ``None`` = not given) and overrides; validate once."""
+    """Merge preset (or, without one, ``base``), typed flags (dotted keys, ``None`` = not given)
+    and overrides; validate once."""
     # Each source is migrated on its own, so a moved key never overrides a later source's new key.
     layers = [migrate(_nest(k, v)) for k, v in (flags or {}).items() if v is not None]
     layers += [migrate(parse_override(text)) for text in overrides]
-    merged: dict[str, Any] = migrate(load_preset(preset)) if preset else {}
+    merged: dict[str, Any] = migrate(load_preset(preset)) if preset else copy.deepcopy(dict(base or {}))
     if preset == DEMO_PRESET:  # the demo composes with --task: the task's own demo sizes and scale
         task = next((layer["task"] for layer in reversed(layers) if "task" in layer), merged.get("task", "sr"))
         for dotted, value in TASKS[task].demo.items() if task in TASKS else ():

@@ -118,13 +118,17 @@ def test_distill_run_resume_and_refusal(tmp_path: Path):
     refused = runner.invoke(app, args)
     assert refused.exit_code == 1 and "--resume" in refused.output and "--force" in refused.output
     resume = ["distill", "--output", str(tmp_path / "r"), "--resume", "-q"]
-    changed = runner.invoke(app, [*resume, "--method", "dckd"])
-    assert changed.exit_code == 1 and "drop --name" not in changed.output and "--method" in changed.output
+    changed = runner.invoke(app, [*resume, "--method", "dckd"], terminal_width=300)
+    assert changed.exit_code == 1 and "method.name" in changed.output and "drop them" in changed.output
+    reseeded = runner.invoke(app, [*resume, "--seed", "5"], terminal_width=300)
+    assert reseeded.exit_code == 1 and "runtime.seed" in reseeded.output
+    same = runner.invoke(app, [*args[:-3], "--output", str(tmp_path / "r"), "--resume", "--iters", "5", "-q"])
+    assert same.exit_code == 0, same.output  # the run's own command with --resume continues it
     fewer = runner.invoke(app, [*resume, "--iters", "2"])
-    assert fewer.exit_code == 1 and "already done 4 iterations" in fewer.output
+    assert fewer.exit_code == 1 and "already done 5 iterations" in fewer.output
     resumed = runner.invoke(app, [*resume, "--iters", "6"])
     assert resumed.exit_code == 0, resumed.output
-    assert "scratch: 6 iterations" in resumed.output  # labelled with the run's own method
+    assert "scratch: 6 iterations" in resumed.output  # labelled with the run's own method (5 -> 6)
     assert "iters: 6" in (tmp_path / "r" / "settings.yaml").read_text()  # the longer budget is recorded
 
 
