@@ -57,6 +57,18 @@ def _run_evaluation(folder: RunFolder) -> dict[str, Any] | None:
     return last
 
 
+def _run_of(path: Path) -> RunFolder | None:
+    """The run folder whose ``checkpoints/<tag>/`` holds the weights file ``path``, if any."""
+    if (
+        path.suffix != ".safetensors"
+        or path.stem not in ("model", "student")
+        or path.parent.parent.name != "checkpoints"
+    ):
+        return None
+    run = RunFolder(path.parent.parent.parent)
+    return run if run.settings.is_file() else None
+
+
 def load_source(source: Path, weights: str = "ema") -> Student:
     """The student a run folder, a dckd student file or any recognised checkpoint holds."""
     source = Path(source)
@@ -88,6 +100,13 @@ def load_source(source: Path, weights: str = "ema") -> Student:
         return Student(model, StudentInfo(spec.arch, spec.size, settings.scale, settings.task, weights, extra))
     if not source.is_file():
         raise ExportError(f"{source}: no such run folder or checkpoint file")
+    run = _run_of(source)
+    if run is not None:  # a run's own checkpoint file: built as the run built it
+        settings, spec = run.read_settings(), run.read_settings().student
+        model = build_with_weights(spec.arch, spec.size, settings.scale, settings.task, source).eval()
+        which = "student" if source.stem == "student" else "ema"
+        extra = {"source": str(source), "run": str(run.root)}
+        return Student(model, StudentInfo(spec.arch, spec.size, settings.scale, settings.task, which, extra))
     info = read_info(source)
     if info is not None:
         model = build_with_weights(info.arch, info.size, info.scale, info.task, source).eval()

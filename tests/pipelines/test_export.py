@@ -161,3 +161,11 @@ def test_a_student_file_has_the_same_bytes_every_time_it_is_written(tmp_path: Pa
     with safe_open(str(first), framework="pt") as handle:
         assert handle.metadata() == info.metadata()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+def test_a_runs_own_checkpoint_files_export_and_pass_parity(tmp_path):
+    run = _run(tmp_path, "rcan", 2, "sr")
+    for name in ("model", "student"):
+        source = run / "checkpoints" / "last" / f"{name}.safetensors"
+        record = export_student(source, ["safetensors", "onnx"], tmp_path / f"out-{name}")
+        assert all(a["max_abs_error"] <= a["bound"] for a in record["artefacts"].values()), name
