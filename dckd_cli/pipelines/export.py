@@ -175,6 +175,7 @@ def export_student(
         write_card(folder, record)
         if output.exists():
             shutil.rmtree(output) if output.is_dir() else output.unlink()
+        folder.chmod(0o755)  # a temporary folder is private (0700); an export is an ordinary folder
         folder.rename(output)
         folder.mkdir()  # the context manager removes its (now empty) folder
     return record

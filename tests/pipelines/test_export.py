@@ -169,3 +169,4 @@ def test_a_runs_own_checkpoint_files_export_and_pass_parity(tmp_path):
         source = run / "checkpoints" / "last" / f"{name}.safetensors"
         record = export_student(source, ["safetensors", "onnx"], tmp_path / f"out-{name}")
         assert all(a["max_abs_error"] <= a["bound"] for a in record["artefacts"].values()), name
+        assert (tmp_path / f"out-{name}").stat().st_mode & 0o777 == 0o755  # not the temporary folder's 0700
