@@ -65,15 +65,21 @@ def max_pixels() -> int:
     return int(os.environ.get("DCKD_MAX_PIXELS", 2**28))
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Read ``path`` as ``(H, W, 3)`` uint8 RGB. An image whose header declares more than
-    ``max_pixels()`` pixels is refused before it is decoded (a small file can declare 30000²)."""
+def declared_too_large(path: Path) -> str | None:
+    """Why ``path`` is refused before it is decoded, when its header declares more than
+    ``max_pixels()`` pixels (a small file can declare 30000²); else None."""
     size = image_size(Path(path)) if Path(path).is_file() else None
-    if size is not None and size[0] * size[1] > max_pixels():
-        raise ImageError(
-            f"{path}: declares {size[1]}x{size[0]} pixels, more than the limit {max_pixels()} "
-            "(set DCKD_MAX_PIXELS to allow it; restore a large image with --tile)"
-        )
+    if size is None or size[0] * size[1] <= max_pixels():
+        return None
+    return f"{path}: declares {size[1]}x{size[0]} pixels, more than the limit {max_pixels()} (set DCKD_MAX_PIXELS)"
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read ``path`` as ``(H, W, 3)`` uint8 RGB; an image declaring too many pixels is refused
+    from its header (``declared_too_large``)."""
+    reason = declared_too_large(path)
+    if reason is not None:
+        raise ImageError(f"{reason}; restore a large image with --tile")
     data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
     if img is None:

@@ -37,7 +37,7 @@ import numpy as np
 
 from dckd_cli.cache import cache_dir
 from dckd_cli.data.folders import DatasetError
-from dckd_cli.data.images import ImageError, image_size, max_pixels, read_image
+from dckd_cli.data.images import ImageError, declared_too_large, image_size, max_pixels, read_image
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,10 @@ def _key(sources: list[Source], task: str, scale: int, recipe: str) -> str:
             if path is not None:
                 st = path.stat()
                 files.append([str(path.resolve()), st.st_size, st.st_mtime_ns])
-    text = json.dumps({"format": FORMAT, "task": task, "scale": scale, "recipe": recipe, "files": files})
+    limit = max_pixels()  # a set prepared without its too-large files is another set under another limit
+    text = json.dumps(
+        {"format": FORMAT, "task": task, "scale": scale, "recipe": recipe, "limit": limit, "files": files}
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -141,10 +144,6 @@ def _planned_shapes(source: Source, scale: int) -> tuple[tuple[int, int], tuple[
         return (h // scale, w // scale), (h, w)
     lq_size = image_size(lq_path)
     return (lq_size, size) if lq_size is not None else None
-
-
-class PrepareFailed(DatasetError):
-    pass
 
 
 def prepare_set(
@@ -177,15 +176,19 @@ def _refuse_or_skip(reason: str, skip_bad: bool) -> None:
 def _prepare(
     final: Path, label: str, sources: list[Source], scale: int, recipe: str, skip_bad: bool, workers: int | None
 ) -> None:
+    skipped: list[str] = []  # why files were left out (recorded: a later use without skip_bad refuses them)
+    kept = []
+    for source in sources:  # too many pixels declared: refused from the header, never decoded or sized in
+        reasons = [declared_too_large(path) for path in source if path is not None]
+        reason = next((r for r in reasons if r is not None), None)
+        if reason is None:
+            kept.append(source)
+            continue
+        if not skip_bad:
+            _refuse_or_skip(reason, skip_bad)
+        skipped.append(reason)
+    sources = kept
     planned = [_planned_shapes(s, scale) for s in sources]
-    limit, oversized = max_pixels(), []
-    for source, plan in zip(sources, planned):  # refused from the header: never decoded, never sized in
-        if plan is not None and plan[1][0] * plan[1][1] > limit:
-            oversized.append(f"{source[0]}: declares {plan[1][1]}x{plan[1][0]} pixels, more than the limit {limit}")
-    for reason in oversized:
-        _refuse_or_skip(reason + " (set DCKD_MAX_PIXELS to allow it)", skip_bad)
-    keep = [i for i, p in enumerate(planned) if p is None or p[1][0] * p[1][1] <= limit]
-    sources, planned = [sources[i] for i in keep], [planned[i] for i in keep]
     unknown = [s for s, p in zip(sources, planned) if p is None]
     if unknown:  # not PNG / JPEG: decode to learn the size (rare; the pixels are decoded again below)
         learned = {}
@@ -216,7 +219,6 @@ def _prepare(
         report = _progress[0]()
         report.start(label, len(sources))
         lock = threading.Lock()
-        skipped: list[str] = []
         pairs: list[dict[str, object] | None] = [None] * len(sources)
 
         def fill(i: int) -> None:

@@ -181,6 +181,8 @@ def test_an_image_declaring_too_many_pixels_is_refused_from_its_header(tmp_path:
     with pytest.raises(DatasetError, match=r"huge\.png: declares 30000x30000 pixels, more than the limit"):
         training_loaders([str(folder)], "sr", 2, None)
     assert len(training_loaders([str(folder)], "sr", 2, None, skip_bad=True)) == 3
+    with pytest.raises(DatasetError, match=r"huge\.png: declares"):  # the prepared set remembers what it left out
+        training_loaders([str(folder)], "sr", 2, None)
     with pytest.raises(Exception, match=r"huge\.png: declares 30000x30000 pixels"):
         read_image(folder / "huge.png")
     with pytest.raises(Exception, match=r"huge\.png: declares 30000x30000"):
