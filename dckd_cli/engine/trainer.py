@@ -121,7 +121,7 @@ class Trainer:
         window.steps, window.tick = 0, now
         return record
 
-    def validate_and_save(self, student: nn.Module, iteration: int, record: dict[str, Any], final: bool) -> list[str]:
+    def validate_and_save(self, iteration: int, record: dict[str, Any], final: bool) -> list[str]:
         """Validate and save on their schedules; log ``record``; the checkpoints written."""
         s, acc = self.settings, self.accelerator
         saved = []
@@ -131,14 +131,14 @@ class Trainer:
             self.trackers.images(self.run_folder.val_images(iteration), iteration)
             if self.best is None or self.last_psnr > self.best:
                 self.best = self.last_psnr
-                self._save("best", student, iteration)
+                self._save("best", iteration)
                 saved.append("best")
         if record and acc.is_main_process:
             self.log.write(record)
             self.trackers.log(record, iteration)
         if iteration % s.runtime.save_every == 0 or final:
             acc.wait_for_everyone()  # every process reaches this point; "best" above is main-only
-            self._save("last", student, iteration)
+            self._save("last", iteration)
             saved.append("last")
         return saved
 
@@ -163,9 +163,9 @@ class Trainer:
                 stepper.end_iteration(iteration)
                 final = iteration == s.optim.iters
                 record = self.log_record(iteration, window, final, first=iteration == 1)
-                saved = self.validate_and_save(student, iteration, record, final)
+                saved = self.validate_and_save(iteration, record, final)
                 if stop.name is not None and "last" not in saved:
-                    self._save("last", student, iteration)
+                    self._save("last", iteration)
                     saved.append("last")
                 shown = {**record, "iter": iteration, "saved": ", ".join(saved)} if saved else record
                 self.sink.step(iteration, shown or None)
@@ -197,7 +197,7 @@ class Trainer:
         )
         return result.psnr
 
-    def _save(self, tag: str, student: nn.Module, iteration: int) -> None:
+    def _save(self, tag: str, iteration: int) -> None:
         acc, built = self.accelerator, self.built
         if not acc.is_main_process:
             return
