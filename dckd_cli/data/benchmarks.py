@@ -95,6 +95,8 @@ def _sr_folder(name: str, folder: Path, scale: int, lr_source: str) -> Benchmark
 
         def load() -> tuple[np.ndarray, np.ndarray]:
             gt = mod_crop(read_image(hr_path), scale)
+            if min(gt.shape[:2]) == 0:
+                raise ImageError(f"{hr_path}: smaller than the scale x{scale} a side; remove it from the set")
             use_file = lr_source == "file" or (lr_source == "auto" and lr_path.is_file())
             lq = read_image(lr_path) if use_file else bicubic_downscale(gt, scale)
             if lq.shape[0] * scale != gt.shape[0] or lq.shape[1] * scale != gt.shape[1]:

@@ -70,7 +70,7 @@ def evaluate(
         scores = []
         for index, pair in enumerate(bench):
             lq, gt = pair.load()
-            out = run_on_image(model, lq, scale, tile, overlap, multiple, device)
+            out = run_on_image(model, lq, scale, tile, overlap, multiple, device, f"{bench.name}/{pair.name}")
             if out.shape != gt.shape:
                 raise ValueError(f"{bench.name}/{pair.name}: output {out.shape} does not match target {gt.shape}")
             scores.append(ImageScore(pair.name, psnr(out, gt, channel, crop), ssim(out, gt, channel, crop)))

@@ -11,7 +11,7 @@ from torch import nn
 
 from dckd_cli.atomic import atomic_path
 from dckd_cli.catalog.architectures import REFERENCE_ARCHS, pad_multiple
-from dckd_cli.data.benchmarks import Benchmark, load_benchmark
+from dckd_cli.data.benchmarks import Benchmark, check_benchmark, load_benchmark
 from dckd_cli.deploy.student_file import read_info
 from dckd_cli.engine.build import run_device
 from dckd_cli.engine.run_folder import RunFolder
@@ -95,6 +95,8 @@ def run_evaluation(
 ) -> list[DatasetResult]:
     resolved = resolve_model(choice, settings)
     benchmarks = load_benchmarks(settings.data.test, settings, resolved.task, resolved.scale)
+    for bench in benchmarks:  # an unreadable, mismatched or too-small image fails before any scoring
+        check_benchmark(bench, resolved.scale)
     if on_start is not None:
         on_start(benchmarks)
     device = run_device(settings)

@@ -24,7 +24,7 @@ from dckd_cli.data.images import (
 from dckd_cli.deploy.formats import FORMATS, Runner, no_grad_runner
 from dckd_cli.deploy.student_file import StudentInfo
 from dckd_cli.errors import DckdError, OutputExists
-from dckd_cli.metrics.inference import run_on_image
+from dckd_cli.metrics.inference import ImageTooLarge, run_on_image
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -115,14 +115,14 @@ def restore_images(
     if on_start is not None:
         on_start(len(pairs))
     for src, dst in pairs:
-        try:
+        try:  # an unreadable image, or one too large for memory, is reported; the others go on
             img = read_image(src)
-        except ImageError as err:
+            out = run_on_image(runner, img, info.scale, tile, overlap, info.multiple, name=str(src))  # type: ignore[arg-type]
+        except (ImageError, ImageTooLarge) as err:
             report.failed[src] = str(err)
             if on_image is not None:
                 on_image(src, str(err))
             continue
-        out = run_on_image(runner, img, info.scale, tile, overlap, info.multiple)  # type: ignore[arg-type]
         dst.parent.mkdir(parents=True, exist_ok=True)
         write_image(dst, out)
         report.written.append(dst)

@@ -127,3 +127,20 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, ar
     blocker.write_text("not a folder")
     result = runner.invoke(app, [a.format(blocker=blocker) for a in args])
     assert result.exit_code == 1 and "is a file, not a folder" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "side,scale,message",
+    [(10, 2, "10x10 is too small to score (needs 15 pixels a side)"), (3, 4, "smaller than the scale x4")],
+)
+def test_images_too_small_to_score_are_one_line_before_any_scoring(tmp_path, side, scale, message):
+    import cv2
+    import numpy as np
+
+    (tmp_path / "Tiny" / "HR").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "Tiny" / "HR" / "a.png"), np.full((side, side, 3), 100, np.uint8))
+    args = ["evaluate", "--model", "bicubic", "--scale", str(scale), "--datasets", str(tmp_path / "Tiny"), "-q"]
+    result = runner.invoke(app, [*args, "--json", str(tmp_path / "r.json")])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 1 and "Traceback" not in result.output and len(lines) == 1, result.output
+    assert message in lines[0] and not (tmp_path / "r.json").exists()

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import tracemalloc
+
+import numpy as np
+import pytest
 import torch
 from torch import nn
 
-from dckd_cli.metrics.inference import _owned, _tile_starts, forward_padded, run_tiled
+from dckd_cli.metrics.inference import ImageTooLarge, _owned, _tile_starts, forward_padded, run_on_image, run_tiled
 from dckd_cli.models.zoo import build_model
 
 
@@ -32,3 +36,36 @@ def test_padding_to_a_multiple_is_undone():
     x = torch.rand(1, 3, 13, 21)
     with torch.no_grad():
         assert forward_padded(model, x, 1, multiple=8).shape == x.shape
+
+
+def _upscaler() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.PixelShuffle(2)).eval()
+
+
+def test_streamed_tiles_equal_the_whole_image_and_hold_only_uint8_buffers():
+    """With tiles, the host memory of a restore is the uint8 input and output plus one tile:
+    numpy's peak (tracemalloc sees numpy buffers) stays under twice the output's bytes, where
+    converting the whole float output (the earlier code) needs over 10x."""
+    net = _upscaler()
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)
+    whole = run_on_image(net, img, 2)
+    tracemalloc.start()
+    tiled = run_on_image(net, img, 2, tile=64, overlap=8)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert np.array_equal(tiled, whole)
+    assert peak < 2 * tiled.nbytes, (peak, tiled.nbytes)
+
+
+def test_an_image_that_does_not_fit_names_the_tile_option():
+    class Greedy(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.empty(1 << 60, dtype=torch.uint8)  # the allocator refuses: out of memory
+
+    img = np.zeros((40, 30, 3), np.uint8)
+    with pytest.raises(ImageTooLarge, match=r"^photo.png: 30x40 at x2 does not fit in memory; pass --tile 256"):
+        run_on_image(Greedy(), img, 2, name="photo.png")
+    with pytest.raises(ImageTooLarge, match="pass a smaller --tile than 16"):
+        run_on_image(Greedy(), img, 2, tile=16, overlap=4, name="photo.png")
