@@ -67,6 +67,24 @@ def training_loaders(
     return loaders
 
 
+def check_patches_fit(loaders: Sequence[PairLoader], patches: dict[str, int]) -> None:
+    """Refuse a patch side (``{setting: side}``) larger than every training image's LQ, before
+    any run starts; a prepared pair's size comes from its index, others are loaded (until one fits)."""
+    need, largest = max(patches.values()), 0
+    for loader in loaders:
+        pair = getattr(loader, "pair", None)
+        side = min(pair.lq[1:3]) if pair is not None else min(loader()[0].shape[:2])
+        largest = max(largest, side)
+        if largest >= need:
+            return
+    for key, patch in patches.items():
+        if patch > largest:
+            raise DatasetError(
+                f"{key} {patch}: larger than every training image (the largest is {largest} LQ pixels a side); "
+                f"lower {key}"
+            )
+
+
 def augment(lq: np.ndarray, gt: np.ndarray, code: int) -> tuple[np.ndarray, np.ndarray]:
     """One of the 8 flip / 90-degree-rotation variants (``code`` in 0..7), applied to both."""
 

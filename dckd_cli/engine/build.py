@@ -17,7 +17,7 @@ from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch import nn
 
 from dckd_cli.data.benchmarks import Benchmark, check_benchmark, load_benchmark
-from dckd_cli.data.pairs import PairLoader, training_loaders
+from dckd_cli.data.pairs import PairLoader, check_patches_fit, training_loaders
 from dckd_cli.engine.ema import ModelEMA
 from dckd_cli.engine.optim import build_optimizer, build_scheduler
 from dckd_cli.engine.run_folder import RunFolder
@@ -93,6 +93,9 @@ def build_run(settings: RunSettings, folder: Path | None = None) -> Run:
     optimizer = build_optimizer(student, s.optim, fused=fused_step(s, accelerator.device))
     scheduler = build_scheduler(optimizer, s.optim)
     sources = training_loaders(s.data.train, s.task, s.scale, s.data.root, s.data.skip_bad_images)
+    patches = {"data.patch_size": s.data.patch_size}
+    patches |= {f"data.progressive[{k}].patch": stage.patch for k, stage in enumerate(s.data.progressive)}
+    check_patches_fit(sources, patches)
     val_bench = load_benchmark(s.data.val, s.task, s.scale, s.data.root, s.data.lr_source)
     if s.data.val_limit is not None:
         val_bench = replace(val_bench, pairs=val_bench.pairs[: s.data.val_limit])

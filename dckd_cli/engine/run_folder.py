@@ -32,6 +32,7 @@ from dckd_cli.settings.presets import format_errors, settings_yaml
 from dckd_cli.settings.schema import RunSettings
 from dckd_cli.settings.strict_yaml import StrictYamlError, load_yaml
 
+RUN_ENTRIES = frozenset({"settings.yaml", "metrics.jsonl", "checkpoints", "val_images", "logs"})
 CHECKPOINT_FILES = ("model.safetensors", "student.safetensors", "method.safetensors", "state.pt")
 
 
@@ -91,10 +92,22 @@ class RunFolder:
         if self.root.exists() and not self.root.is_dir():
             raise RunFolderError(f"{self.root} is a file, not a run folder; choose another --output")
         check_writable(self.root / "settings.yaml")
-        if self.root.exists() and any(self.root.iterdir()) and not force:
+        if self.root.exists() and any(self.root.iterdir()) and not force and not self.never_saved():
             raise RunFolderError(f"{self.root} already exists; pass --resume to continue it or --force to overwrite it")
         if force:
             refuse_foreign(self.root)
+
+    def saved_any(self) -> bool:
+        """A checkpoint a resume can start from (``last``, or ``best`` which it falls back to)."""
+        return self.has_checkpoint("last") or self.has_checkpoint("best")
+
+    def never_saved(self) -> bool:
+        """A dckd run stopped before its first checkpoint (killed, or failed early): it holds only
+        the files a run writes, and nothing a rerun could not make again, so the same command
+        may start it afresh without ``--force``."""
+        if not self.settings.is_file() or self.saved_any():
+            return False
+        return all(entry.name in RUN_ENTRIES for entry in self.root.iterdir())
 
     @property
     def replaced(self) -> Path:
@@ -102,14 +115,16 @@ class RunFolder:
         return self.root.parent / f".{self.root.name}.replaced"
 
     def prepare(self, force: bool, resume: bool) -> None:
-        """Create the folder; an existing run is kept for ``resume`` and replaced only with ``force``:
-        it is moved aside, and deleted only once the new run has saved its first checkpoint
+        """Create the folder; an existing run is kept for ``resume`` and replaced only with ``force``
+        (or when it never saved a checkpoint): it is moved aside, and deleted only once the new run has saved its first checkpoint
         (``drop_replaced``), so a new run that fails early loses nothing."""
         self.check(force, resume)
         if resume:
             return
         if self.root.exists() and any(self.root.iterdir()):
-            if self.replaced.exists():  # an earlier --force never got that far: that copy is the user's run
+            # An earlier --force that never got this far left the user's run aside, and a run that
+            # never saved holds nothing to keep: the folder is made afresh.
+            if self.replaced.exists() or self.never_saved():
                 shutil.rmtree(self.root)
             else:
                 self.root.rename(self.replaced)

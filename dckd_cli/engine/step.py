@@ -83,6 +83,7 @@ class Stepper:
         run.ema.model.to(acc.device)
         run.method.to(acc.device)
         self.window = Window()
+        self.checkpoint_at: int | None = None  # the iteration of the run's last checkpoint (messages)
 
     def _switch_networks(self) -> None:
         """channels_last and torch.compile on the networks ``runtime`` names (before the first step)."""
@@ -129,18 +130,36 @@ class Stepper:
                 window.skipped += 1
                 return
             if bad is not None:
-                raise NonFiniteLoss(
-                    f"loss term '{bad}' became {values[bad]} after {iteration} iterations; the run stopped "
-                    f"(its last checkpoint is intact): lower optim.lr (now {s.optim.lr:g}), set optim.grad_clip or "
-                    f"optim.non_finite=skip"
-                    f"{', use mixed_precision=no' if s.runtime.mixed_precision != 'no' else ''}, then --resume"
-                )
+                raise NonFiniteLoss(self._non_finite_message(lq, bad, values[bad], iteration))
             acc.backward(loss)
             if acc.sync_gradients and s.optim.grad_clip:
                 acc.clip_grad_norm_(student.parameters(), s.optim.grad_clip)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         window.add(names, stacked / s.optim.grad_accum)
+
+    def _non_finite_message(self, lq: torch.Tensor, bad: str, value: float, iteration: int) -> str:
+        """Why a loss term is not finite, as far as one more look at the batch tells (the
+        input, the teacher's output, the student's output), and what to do next."""
+        s, res = self.run.settings, self.run.method.resources
+        precision = ", use mixed_precision=no" if s.runtime.mixed_precision != "no" else ""
+        with torch.inference_mode(), self.run.accelerator.autocast():
+            if not bool(torch.isfinite(lq).all()):
+                cause, fix = "the training input is not finite", "check the training images"
+            elif res.teacher is not None and not bool(torch.isfinite(res.teacher(lq)).all()):
+                checkpoint = s.teacher.checkpoint or f"the {s.teacher.arch} {s.teacher.size} weights"
+                cause = "the teacher's output is not finite"
+                fix = f"check the teacher ({checkpoint}) with dckd evaluate{precision}"
+            elif not bool(torch.isfinite(self.run.student(lq)).all()):
+                cause, fix = "the student's output is not finite", f"lower optim.lr (now {s.optim.lr:g})"
+                fix += f", set optim.grad_clip or optim.non_finite=skip{precision}"
+            else:
+                cause, fix = "its inputs are finite", f"lower optim.lr (now {s.optim.lr:g}) or the term's weight"
+                fix += f", set optim.grad_clip or optim.non_finite=skip{precision}"
+        head = f"loss term '{bad}' became {value} after {iteration} iterations ({cause}); the run stopped: {fix}"
+        if self.checkpoint_at is None:
+            return f"{head}, then run the same command again (no checkpoint was written yet)"
+        return f"{head}, then --resume (the last checkpoint, at iteration {self.checkpoint_at}, is intact)"
 
     def _compiled_forward(self, lq: torch.Tensor, gt: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         import torch._dynamo

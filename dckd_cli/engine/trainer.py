@@ -144,11 +144,12 @@ class Trainer:
 
     def run(self, resume: bool = False) -> TrainResult:
         s, acc, built = self.settings, self.accelerator, self.built
-        start = self.load_last() if resume else 0
+        start = self.load_last() if resume and self.run_folder.saved_any() else 0  # else resumed from zero
         built.method.iteration = start
         self.log.truncate_after(start)
         batches = training_batches(s, built.sources, acc.num_processes, start, acc.device)
         stepper = Stepper(built, batches)
+        stepper.checkpoint_at = start if start else None
         student, window, self.optimizer = stepper.student, stepper.window, stepper.optimizer
         self.trackers.start()
         iteration, began = start, time.perf_counter()
@@ -164,6 +165,8 @@ class Trainer:
                 final = iteration == s.optim.iters
                 record = self.log_record(iteration, window, final, first=iteration == 1)
                 saved = self.validate_and_save(iteration, record, final)
+                if "last" in saved:
+                    stepper.checkpoint_at = iteration
                 if stop.name is not None and "last" not in saved:
                     self._save("last", iteration)
                     saved.append("last")

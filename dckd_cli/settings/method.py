@@ -18,7 +18,7 @@ Degradation = Literal["noise", "blur", "resize", "mix"]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class LossWeights(Section):

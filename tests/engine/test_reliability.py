@@ -208,11 +208,73 @@ def test_a_non_finite_loss_stops_the_run_naming_the_term(tmp_path: Path, tiny_se
     from dckd_cli.engine.trainer import NonFiniteLoss
 
     _poison_kd(monkeypatch, at_call=5, value=float("nan"))
-    with pytest.raises(NonFiniteLoss, match=r"loss term 'kd' became nan after 4 iterations.*optim\.lr"):
+    message = r"loss term 'kd' became nan after 4 iterations \(its inputs are finite\).*optim\.lr.*"
+    message += r"--resume \(the last checkpoint, at iteration 3, is intact\)$"
+    with pytest.raises(NonFiniteLoss, match=message):
         train(tiny_settings("logits", iters=6), tmp_path / "run")
     from dckd_cli.engine.checkpoint import load_checkpoint
 
     assert load_checkpoint(tmp_path / "run").state["iter"] == 3  # the checkpoint before is intact
+
+
+def test_a_teacher_whose_output_overflows_is_named_and_the_same_command_starts_again(
+    tmp_path: Path, tiny_settings, teacher_file: Path
+):
+    """Finite weights large enough that the teacher's output is not finite: the message blames
+    the teacher, mentions no checkpoint (none exists), and the run folder, which holds nothing
+    worth keeping, is started again by the same command once the teacher is fixed."""
+    from safetensors.torch import load_file, save_file
+
+    from dckd_cli.engine.run_folder import RunFolder, RunFolderError
+    from dckd_cli.engine.trainer import NonFiniteLoss
+
+    good = load_file(str(teacher_file))
+    save_file({k: v * 1e30 if v.ndim == 4 else v for k, v in good.items()}, str(teacher_file))
+    run = tmp_path / "run"
+    message = r"became (nan|inf) after 0 iterations \(the teacher's output is not finite\); the run stopped: check "
+    message += r"the teacher \(.*teacher.safetensors\) with dckd evaluate, then run the same command again "
+    message += r"\(no checkpoint was written yet\)$"
+    with pytest.raises(NonFiniteLoss, match=message):
+        train(tiny_settings("logits", iters=3), run)
+    assert RunFolder(run).never_saved()
+    save_file(good, str(teacher_file))
+    result = train(tiny_settings("logits", iters=3), run)  # no --force: nothing was lost
+    assert result.iterations == 3 and RunFolder(run).has_checkpoint()
+    with pytest.raises(RunFolderError, match="already exists"):  # a run with a checkpoint is kept
+        train(tiny_settings("logits", iters=3), run)
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_zero(tmp_path: Path, tiny_settings, monkeypatch):
+    from safetensors.torch import load_file
+
+    from dckd_cli.engine.run_folder import RunFolder
+    from dckd_cli.methods.method import Method
+
+    train(tiny_settings("logits", iters=4), tmp_path / "whole")
+    working = Method.loss_terms
+
+    def dies(self, lq, gt, out):  # noqa: ANN001
+        raise KeyboardInterrupt  # as a kill before the first save would leave it
+
+    monkeypatch.setattr(Method, "loss_terms", dies)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_settings("logits", iters=4), tmp_path / "part")
+    monkeypatch.setattr(Method, "loss_terms", working)
+    train(tiny_settings("logits", iters=4), tmp_path / "part", resume=True)
+    a, b = (load_file(str(RunFolder(tmp_path / n).weights("last", "student"))) for n in ("whole", "part"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_folder_with_other_files_is_not_started_again_without_force(tmp_path: Path, tiny_settings):
+    from dckd_cli.engine.run_folder import RunFolderError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "settings.yaml").write_text("task: sr\n")
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(RunFolderError, match="already exists"):
+        train(tiny_settings("logits", iters=3), run)
+    assert (run / "notes.txt").read_text() == "mine"
 
 
 def test_a_signal_stops_at_a_step_boundary_and_resume_is_bitwise(tmp_path: Path, tiny_settings):
