@@ -116,8 +116,8 @@ class RunFolder:
 
     def prepare(self, force: bool, resume: bool) -> None:
         """Create the folder; an existing run is kept for ``resume`` and replaced only with ``force``
-        (or when it never saved a checkpoint): it is moved aside, and deleted only once the new run has saved its first checkpoint
-        (``drop_replaced``), so a new run that fails early loses nothing."""
+        (or when it never saved a checkpoint): it is moved aside, and deleted only once the new run
+        has saved its first checkpoint (``drop_replaced``), so a new run that fails early loses nothing."""
         self.check(force, resume)
         if resume:
             return
