@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import typer
 
+from dckd_cli.atomic import DISK_FULL
 from dckd_cli.errors import DckdError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,8 +38,12 @@ def user_errors(func: F) -> F:
             raise typer.Exit(err.exit_code) from None
         except OSError as err:  # the file system said no: read-only folder, a directory, a full disk
             target = err.filename2 or err.filename  # for a rename, the destination is what the user named
-            where = f"{target}: " if target else ""
-            _print(f"{where}{err.strerror or err}; check the path, its permissions and the free disk space")
+            if err.errno in DISK_FULL:
+                where = f"{target}: " if target else "a file this command writes: "
+                _print(f"{where}{err.strerror}; free some space and run the command again")
+            else:
+                where = f"{target}: " if target else ""
+                _print(f"{where}{err.strerror or err}; check the path, its permissions and the free disk space")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             _print("interrupted")

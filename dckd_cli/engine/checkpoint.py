@@ -14,12 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from dckd_cli.atomic import write_error
 from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 
 log = logging.getLogger(__name__)
+
+
+class CheckpointWriteError(RunFolderError):
+    """A checkpoint that could not be written (a full disk, most often)."""
 
 
 @dataclass
@@ -47,14 +53,28 @@ def save_checkpoint(folder: Path, tag: str, ckpt: Checkpoint) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     tmp, final, prev = root / f".tmp-{tag}", root / tag, root / f".prev-{tag}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file(_tensors(ckpt.model), str(tmp / "model.safetensors"))
-    save_file(_tensors(ckpt.student), str(tmp / "student.safetensors"))
-    save_file(_tensors(ckpt.method) or {"_empty": torch.zeros(0)}, str(tmp / "method.safetensors"))
-    torch.save(ckpt.state, tmp / "state.pt")
-    for f in tmp.iterdir():
-        with f.open("rb") as handle:
-            os.fsync(handle.fileno())
+    files = {
+        "model.safetensors": _tensors(ckpt.model),
+        "student.safetensors": _tensors(ckpt.student),
+        "method.safetensors": _tensors(ckpt.method) or {"_empty": torch.zeros(0)},
+    }
+    try:
+        tmp.mkdir()
+        for name, tensors in files.items():
+            save_file(tensors, str(tmp / name))
+        torch.save(ckpt.state, tmp / "state.pt")
+        for f in tmp.iterdir():
+            with f.open("rb") as handle:
+                os.fsync(handle.fileno())
+    except (OSError, RuntimeError, SafetensorError) as err:  # a full disk, a lost mount: nothing half-written
+        shutil.rmtree(tmp, ignore_errors=True)
+        failed = write_error(final, err)
+        saved = RunFolder(folder).saved_any()
+        kept = "the checkpoint before is intact" if saved else "no checkpoint was written yet"
+        nxt = f"dckd distill --output {folder} --resume" if saved else "the same command"
+        raise CheckpointWriteError(
+            f"{final}: the checkpoint could not be written ({failed.strerror}); {kept}: free space, then run {nxt}"
+        ) from None
     if final.exists():  # only then may the previous copy go: `final` is complete
         shutil.rmtree(prev, ignore_errors=True)
         final.rename(prev)

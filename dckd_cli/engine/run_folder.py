@@ -120,6 +120,8 @@ class RunFolder:
         has saved its first checkpoint (``drop_replaced``), so a new run that fails early loses nothing."""
         self.check(force, resume)
         if resume:
+            for leftover in self.checkpoints.glob(".tmp-*"):  # a save that was killed half-way
+                shutil.rmtree(leftover, ignore_errors=True)
             return
         if self.root.exists() and any(self.root.iterdir()):
             # An earlier --force that never got this far left the user's run aside, and a run that

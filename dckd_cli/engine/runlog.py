@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dckd_cli.atomic import atomic_path
+from dckd_cli.atomic import atomic_path, write_error
 
 
 class RunLog:
@@ -22,8 +22,12 @@ class RunLog:
             tmp.write_text("".join(line + "\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        """Append one line (a line a full disk cuts short is dropped on resume, see ``_iteration``)."""
+        try:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+        except OSError as err:
+            raise write_error(self.path, err) from None
 
 
 def _iteration(line: str) -> float:

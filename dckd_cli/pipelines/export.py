@@ -7,6 +7,7 @@ when every artefact has passed its parity check, so a failed export leaves nothi
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from dckd_cli.deploy.parity import FP16_BOUND, FP32_BOUND, max_abs_error
 from dckd_cli.deploy.student_file import StudentInfo, read_info
 from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 from dckd_cli.errors import OutputExists
-from dckd_cli.folders import refuse_foreign, refuse_overlap
+from dckd_cli.folders import FolderLock, refuse_foreign, refuse_overlap
 from dckd_cli.models.checkpoints import build_with_weights, detect_model_info
 
 WEIGHTS = {"ema": "model", "student": "student"}  # --weights -> the run folder's file
@@ -154,6 +155,27 @@ def export_student(
     student = load_source(source, weights)
     check_export(student, formats, fp16)
     output.parent.mkdir(parents=True, exist_ok=True)
+    with FolderLock(output, "dckd export"):  # a second export to this folder is refused while this one runs
+        _drop_leftovers(output)
+        return _write_export(student, formats, output, fp16, command, on_artefact)
+
+
+def _drop_leftovers(output: Path) -> None:
+    """Remove the temporary folders an export to ``output`` that was killed left beside it."""
+    name = re.compile(rf"\.{re.escape(output.name)}-[a-z0-9_]{{8}}")
+    for leftover in output.parent.iterdir():
+        if name.fullmatch(leftover.name) and leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _write_export(
+    student: Student,
+    formats: list[str],
+    output: Path,
+    fp16: bool,
+    command: str,
+    on_artefact: Callable[[str, float, float], None] | None,
+) -> dict[str, Any]:
     artefacts: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}-") as tmp:
         folder = Path(tmp)

@@ -84,3 +84,36 @@ def test_a_kill_at_any_call_of_a_save_resumes_bitwise(tmp_path: Path, tiny_setti
         Trainer.of(settings(), folder).run(resume=True)
         got = _student(folder)
         assert all(torch.equal(expected[k], got[k]) for k in expected), f"killed at call {at} of {calls}"
+
+
+def test_a_full_disk_during_a_save_is_one_line_leaves_nothing_and_resumes(tmp_path: Path, tiny_settings, monkeypatch):
+    """The third save meets a full disk (safetensors' own error text): the run stops with the
+    checkpoint path and what to do, no temporary folder is left, and once space is back the run
+    resumes from the checkpoint before and ends equal to an uninterrupted run."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from dckd_cli.engine import checkpoint as checkpoint_module
+    from dckd_cli.engine.checkpoint import CheckpointWriteError
+    from dckd_cli.engine.run_folder import RunFolder
+
+    train(tiny_settings("logits", iters=6), tmp_path / "whole")
+    real, calls = checkpoint_module.save_file, []
+
+    def full_disk(tensors, path):  # noqa: ANN001
+        calls.append(path)
+        if len(calls) == 7:  # the first file of the third checkpoint
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        real(tensors, path)
+
+    monkeypatch.setattr(checkpoint_module, "save_file", full_disk)
+    run = tmp_path / "part"
+    message = r"checkpoints/(last|best): the checkpoint could not be written \(no space left on the disk, .* free\); "
+    message += r"the checkpoint before is intact: free space, then run dckd distill --output .* --resume$"
+    with pytest.raises(CheckpointWriteError, match=message):
+        train(tiny_settings("logits", iters=6), run)
+    assert not list(RunFolder(run).checkpoints.glob(".tmp-*"))
+    monkeypatch.setattr(checkpoint_module, "save_file", real)
+    train(tiny_settings("logits", iters=6), run, resume=True)
+    a, b = (load_file(str(RunFolder(tmp_path / n).weights("last", "student"))) for n in ("whole", "part"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -170,3 +170,18 @@ def test_a_runs_own_checkpoint_files_export_and_pass_parity(tmp_path):
         record = export_student(source, ["safetensors", "onnx"], tmp_path / f"out-{name}")
         assert all(a["max_abs_error"] <= a["bound"] for a in record["artefacts"].values()), name
         assert (tmp_path / f"out-{name}").stat().st_mode & 0o777 == 0o755  # not the temporary folder's 0700
+
+
+def test_a_killed_exports_temporary_folder_is_cleaned_and_a_busy_export_refused(tmp_path):
+    from dckd_cli.folders import FolderInUse, FolderLock
+
+    run = _run(tmp_path, "rcan", 2, "sr")
+    leftover, other = tmp_path / ".out-k3x_9abz", tmp_path / ".out-notes"  # tempfile's 8-character names only
+    leftover.mkdir()
+    (leftover / "model.safetensors").write_bytes(b"half")
+    other.mkdir()
+    export_student(run, ["safetensors"], tmp_path / "out")
+    assert not leftover.exists() and other.is_dir() and (tmp_path / "out" / "model.safetensors").is_file()
+    with FolderLock(tmp_path / "busy", "dckd export"):
+        with pytest.raises(FolderInUse, match=r"busy is in use by process \d+ on .* \(dckd export\)"):
+            export_student(run, ["safetensors"], tmp_path / "busy")
