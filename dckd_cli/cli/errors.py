@@ -7,6 +7,8 @@ so catching them needs neither torch nor any library that raises them.
 from __future__ import annotations
 
 import functools
+import signal
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -46,6 +48,10 @@ def user_errors(func: F) -> F:
                 _print(f"{where}{err.strerror or err}; check the path, its permissions and the free disk space")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
+            # A further Ctrl-C while the process winds down (closing files, exit handlers)
+            # would print a traceback over the message: from here on it is ignored.
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
             _print("interrupted")
             raise typer.Exit(130) from None
 

@@ -73,6 +73,13 @@ def _reason(err: Exception) -> str:
     blocked = re.search(r"unsupported GLOBAL (\S+)", text)
     if blocked:
         return f"it would run code: its pickle asks for {blocked.group(1)}, refused; use a file of weights only"
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\s*\n|Check the documentation|$)", text, re.S)
+    if detail or "Weights only load failed" in text:
+        why = f" (torch: {detail.group(1).splitlines()[0][:120]})" if detail else ""
+        return (
+            f"not a weights file that loads safely{why}; save a state dict with torch.save(model.state_dict()) "
+            "or as safetensors"
+        )
     first = text.splitlines()[0] if text else type(err).__name__
     return first[:200]
 

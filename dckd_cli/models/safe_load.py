@@ -10,6 +10,7 @@ by the file is imported or run. Nothing beyond the restricted unpickler is ever 
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ def stand_in(full_name: str) -> type[Inert]:
 def load_weights_only(path: Path) -> object:
     """``torch.load(path, weights_only=True)``; unknown classes become inert stand-ins."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on a raw pickle's protocol; the error says what matters
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         try:
             names = torch.serialization.get_unsafe_globals_in_checkpoint(path)

@@ -144,3 +144,28 @@ def test_images_too_small_to_score_are_one_line_before_any_scoring(tmp_path, sid
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 1 and "Traceback" not in result.output and len(lines) == 1, result.output
     assert message in lines[0] and not (tmp_path / "r.json").exists()
+
+
+def test_after_an_interrupt_a_further_ctrl_c_is_ignored_while_the_process_ends(capsys):
+    import os
+    import signal
+    import time
+
+    import typer
+
+    from dckd_cli.cli.errors import user_errors
+
+    @user_errors
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(typer.Exit) as stopped:
+            interrupted()
+        assert stopped.value.exit_code == 130 and "interrupted" in capsys.readouterr().err
+        os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C: no KeyboardInterrupt, no traceback
+        time.sleep(0.05)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

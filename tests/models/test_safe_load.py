@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import types
 from pathlib import Path
@@ -92,3 +93,14 @@ def test_blocked_modules_and_object_only_files_are_one_line_errors(tmp_path: Pat
     with pytest.raises(CheckpointError, match="b.pth: no state dict of tensors"):
         read_state_dict(tmp_path / "b.pth")
     assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize("content", [pickle.dumps({"a": [1, 2, 3]}), bytes(range(256)) * 20])
+def test_a_raw_pickle_or_random_bytes_is_one_plain_line(tmp_path: Path, content: bytes):
+    path = tmp_path / "weights.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as err:
+        read_state_dict(path)
+    text = str(err.value)
+    assert "\n" not in text and "weights_only" not in text and len(text) < 300, text
+    assert "weights.pth: cannot be read as weights" in text and "state_dict()" in text
