@@ -44,8 +44,7 @@ def _check_resume_flags(
     """Flags given with ``--resume`` must describe the recorded run; the first that would change it is named."""
     from dckd_cli.engine.run_folder import RunFolder
 
-    if output is None:
-        raise DckdError("--resume needs --output RUN_FOLDER: the run to continue")
+    assert output is not None  # checked by the command first
     recorded = RunFolder(output).read_settings()
     record = recorded.model_dump(mode="json")  # without a preset, the flags change the recorded run
     given = resolve_settings(preset, {**flags, "optim.iters": recorded.optim.iters}, overrides, base=record)
@@ -95,6 +94,8 @@ def distill_command(
     }
     # --task alone (with --seed / --iters / --output): that task's offline demo
     chosen = any(v is not None for k, v in flags.items() if k != "task") or preset or overrides
+    if resume and output is None:
+        raise DckdError("--resume needs --output RUN_FOLDER: the run to continue")
     if resume and (chosen or task is not None or seed is not None):
         # the run's own command, --resume added, is accepted; a flag that would change the run is not
         _check_resume_flags(output, preset, {**flags, "runtime.seed": seed}, overrides or [], data_root is not None)
@@ -107,14 +108,29 @@ def distill_command(
     if dry_run:
         from dckd_cli.pipelines.distill import dry_run as check_run
 
-        base = settings or resolve_settings("demo", {"task": task, "optim.iters": iters, "runtime.seed": seed})
-        report = check_run(base)
+        if resume:  # the run's own settings, as --resume would continue it (its teacher, offline)
+            from dckd_cli.engine.checkpoint import load_checkpoint
+            from dckd_cli.engine.run_folder import RunFolder
+
+            assert output is not None
+            run_folder = RunFolder(output)
+            run_folder.check(force=False, resume=True)
+            base = run_folder.read_settings()
+            if iters is not None:
+                base.optim.iters = iters
+            done = int(load_checkpoint(output).state["iter"]) if run_folder.saved_any() else 0
+        else:
+            base = settings or resolve_settings("demo", {"task": task, "optim.iters": iters, "runtime.seed": seed})
+            done = 0
+        report = check_run(base, done=done)
         memory = "n/a" if report.peak_memory_mb is None else f"{report.peak_memory_mb:.0f} MB"
         eta = report.eta_seconds
+        left = f"{report.iterations} iterations"
+        left = f"the {report.iterations - report.done} iterations left of {left}" if report.done else left
         took = f"{eta:.0f} s" if eta < 60 else f"{int(eta // 3600)} h {int(eta % 3600 // 60)} min"
         console.print(
             f"dry run on {report.device}: data, checkpoints and settings are fine; {report.seconds_per_iter:.3f} s/it, "
-            f"peak memory {memory}; {report.iterations} iterations would take about {took}; nothing was written",
+            f"peak memory {memory}; {left} would take about {took}; nothing was written",
             highlight=False,
         )
         return
@@ -138,8 +154,7 @@ def distill_command(
     if resume:
         from dckd_cli.engine.run_folder import RunFolder
 
-        if output is None:
-            raise DckdError("--resume needs --output RUN_FOLDER: the run to continue")
+        assert output is not None
         label = RunFolder(output).read_settings().method.name  # the run's method, not the flag default
     result = distill(settings, output, force=force, resume=resume, iters=iters, sink=sinks(label), make_sink=sinks)
     if os.environ.get("RANK", "0") != "0":

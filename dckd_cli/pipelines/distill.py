@@ -55,15 +55,17 @@ class DryRun:
     peak_memory_mb: float | None
     iterations: int
     device: str
+    done: int = 0  # iterations a resumed run has already done
 
     @property
     def eta_seconds(self) -> float:
-        return self.seconds_per_iter * self.iterations
+        return self.seconds_per_iter * (self.iterations - self.done)
 
 
-def dry_run(settings: RunSettings, steps: int = 2) -> DryRun:
+def dry_run(settings: RunSettings, steps: int = 2, done: int = 0) -> DryRun:
     """Check data, checkpoints, encoder and settings, time ``steps`` training steps; write nothing.
-    A demo teacher not trained yet is timed with random weights of its architecture."""
+    A demo teacher not trained yet is timed with random weights of its architecture; ``done``:
+    the iterations a run to be resumed has already done."""
     import tempfile
 
     from dckd_cli.engine.build import build_run
@@ -77,4 +79,4 @@ def dry_run(settings: RunSettings, steps: int = 2) -> DryRun:
         device = run.accelerator.device
         reset_peak_memory(device)
         seconds = time_steps(run, steps)
-    return DryRun(seconds, peak_memory_mb(device), settings.optim.iters, str(device))
+    return DryRun(seconds, peak_memory_mb(device), settings.optim.iters, str(device), done)

@@ -169,3 +169,14 @@ def test_after_an_interrupt_a_further_ctrl_c_is_ignored_while_the_process_ends(c
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_resume_dry_run_checks_the_runs_own_settings_offline_and_writes_nothing(tmp_path, tiny_teacher):
+    run = tmp_path / "run"
+    made = _distill(tiny_teacher, run, "--method", "logits", "--iters", "3", "--set", "runtime.save_every=2")
+    assert made.exit_code == 0, made.output
+    before = sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*"))
+    result = runner.invoke(app, ["distill", "--output", str(run), "--resume", "--iters", "10", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "the 7 iterations left of 10 iterations would take about" in " ".join(result.output.split())
+    assert sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*")) == before
