@@ -34,6 +34,7 @@ class StudentInfo:
     task: str
     weights: str = "ema"  # ema (the exponential moving average, the default) or student (online weights)
     extra: dict[str, Any] = field(default_factory=dict)  # teacher, method, source: for the model card
+    options: dict[str, Any] = field(default_factory=dict)  # constructor options (over the size's)
 
     @property
     def multiple(self) -> int:
@@ -41,8 +42,9 @@ class StudentInfo:
         return int(self.extra.get("multiple") or pad_multiple(self.arch))
 
     def hyperparameters(self) -> dict[str, Any]:
+        """The constructor arguments: the size's (for a family of the table) with the options on top."""
         entry = ARCHITECTURES.get(self.arch)
-        return dict(entry.sizes.get(self.size, {})) if entry else {}
+        return {**(entry.sizes.get(self.size, {}) if entry else {}), **self.options}
 
     def metadata(self) -> dict[str, str]:
         from dckd_cli import __version__
@@ -55,6 +57,7 @@ class StudentInfo:
             "task": self.task,
             "weights": self.weights,
             "hyperparameters": json.dumps(self.hyperparameters()),
+            "options": json.dumps(self.options),
             "dckd_version": __version__,
             "extra": json.dumps(self.extra, default=str),
         }
@@ -68,6 +71,7 @@ class StudentInfo:
             task=meta["task"],
             weights=meta.get("weights", "ema"),
             extra=json.loads(meta.get("extra", "{}")),
+            options=json.loads(meta.get("options", "{}")),
         )
 
 
@@ -118,5 +122,5 @@ def load_student(path: Path) -> tuple[nn.Module, StudentInfo]:
     info = read_info(path)
     if info is None:
         raise CheckpointError(f"{path}: not a dckd student file (export one with `dckd export`)")
-    model = build_with_weights(info.arch, info.size, info.scale, info.task, Path(path))
+    model = build_with_weights(info.arch, info.size, info.scale, info.task, Path(path), options=info.options)
     return model.eval(), info

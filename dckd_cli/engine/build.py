@@ -24,10 +24,12 @@ from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.engine.switches import apply_backend_switches, fused_step
 from dckd_cli.engine.threads import apply_threads, cpu_processes
 from dckd_cli.engine.trackers import check_tracker
+from dckd_cli.errors import DckdError
 from dckd_cli.methods.build import build_method, run_needs
 from dckd_cli.methods.method import Method
 from dckd_cli.models.checkpoints import build_teacher, build_with_weights
 from dckd_cli.models.teacher_cache import CachedTeacher
+from dckd_cli.models.zoo import input_needs
 from dckd_cli.settings.schema import RunSettings
 
 
@@ -68,12 +70,37 @@ def run_device(settings: RunSettings) -> torch.device:
     return torch.device("cpu") if settings.runtime.device == "cpu" or cpu_processes() else Accelerator().device
 
 
+class BuildError(DckdError):
+    """Settings that do not fit the networks they name (found when they are built)."""
+
+
 def build_models(settings: RunSettings, needs_teacher: bool) -> tuple[nn.Module, nn.Module | None]:
     """The student (warm-start weights if named) and, when needed, the frozen teacher."""
     s, t = settings.student, settings.teacher
-    student = build_with_weights(s.arch, s.size, settings.scale, settings.task, s.checkpoint)
-    teacher = build_teacher(t.arch, t.size, settings.scale, settings.task, t.checkpoint) if needs_teacher else None
+    scale, task = settings.scale, settings.task
+    student = build_with_weights(s.arch, s.size, scale, task, s.checkpoint, False, s.options, "student.arch")
+    teacher = None
+    if needs_teacher:
+        teacher = build_teacher(t.arch, t.size, settings.scale, settings.task, t.checkpoint, t.options)
+    for role, model in (("student", student), ("teacher", teacher)):
+        if model is not None:
+            check_patch_sizes(settings, model, role)
     return student, teacher
+
+
+def check_patch_sizes(settings: RunSettings, model: nn.Module, role: str) -> None:
+    """Every training patch side must be a multiple of what the network pads to, and no smaller
+    than the smallest input it takes (the table's families are checked with the settings)."""
+    multiple, minimum = input_needs(model)
+    arch = getattr(settings, role).arch
+    patches = {"data.patch_size": settings.data.patch_size}
+    patches |= {f"data.progressive[{k}].patch": st.patch for k, st in enumerate(settings.data.progressive)}
+    for key, patch in patches.items():
+        if patch % multiple or patch < minimum:
+            fit = max(minimum + (-minimum) % multiple, patch + (-patch) % multiple)
+            raise BuildError(
+                f"{key} {patch}: {role}.arch '{arch}' needs a multiple of {multiple}, at least {minimum}; use {fit}"
+            )
 
 
 def build_run(settings: RunSettings, folder: Path | None = None) -> Run:

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from dckd_cli.catalog.architectures import pad_multiple
 from dckd_cli.engine.batches import loader_workers, training_batches
 from dckd_cli.engine.build import Run, build_run
 from dckd_cli.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -29,6 +28,7 @@ from dckd_cli.engine.stop import Stopped, StopRequest
 from dckd_cli.engine.trackers import Trackers
 from dckd_cli.folders import FolderLock, refuse_overlap
 from dckd_cli.metrics.scoring import evaluate
+from dckd_cli.models.zoo import input_needs
 from dckd_cli.settings.schema import RunSettings
 
 VAL_IMAGES_SAVED = 3
@@ -194,7 +194,7 @@ class Trainer:
             device=self.accelerator.device,
             tile=s.runtime.tile,
             overlap=s.runtime.tile_overlap,
-            multiple=pad_multiple(s.student.arch),
+            multiple=input_needs(self.built.ema.model)[0],
             save_dir=self.run_folder.val_images(iteration),
             save_limit=VAL_IMAGES_SAVED,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import urllib.error
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
@@ -20,7 +21,7 @@ from dckd_cli.cache import cache_dir
 from dckd_cli.catalog.architectures import ARCHITECTURES, REFERENCE_ARCHS
 from dckd_cli.errors import DckdError
 from dckd_cli.models.safe_load import load_weights_only
-from dckd_cli.models.zoo import build_model
+from dckd_cli.models.zoo import build_network, tag_input_needs
 
 # Keys that wrap the state dict in BasicSR / Lightning / EDSR-style files, in order of preference.
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net")
@@ -163,17 +164,26 @@ def fetch_to_cache(url: str, filename: str, download: bool = True, flag: str = "
 
 
 def build_with_weights(
-    arch: str, size: str, scale: int, task: str, checkpoint: Path | None, official: bool = False
+    arch: str,
+    size: str,
+    scale: int,
+    task: str,
+    checkpoint: Path | None,
+    official: bool = False,
+    options: dict[str, Any] | None = None,
+    where: str = "model",
 ) -> nn.Module:
-    """A zoo model, with ``checkpoint`` loaded (or the official one when ``official``)."""
+    """A model (``models/zoo.build_network``), with ``checkpoint`` loaded (or the official one
+    when ``official``)."""
     if arch == "auto":
         if checkpoint is None:
             raise CheckpointError("arch 'auto' detects the architecture from a checkpoint; pass one")
-        model, detected = detect_model(checkpoint)
+        model, detected, multiple, _ = detect_model_info(checkpoint)
         if detected != scale:
             raise CheckpointError(f"{checkpoint}: a x{detected} model, but the run is x{scale}")
+        tag_input_needs(model, multiple)
         return model
-    model = build_model(arch, size, scale)
+    model = build_network(arch, size, scale, options, where).model
     if checkpoint is None and official:
         checkpoint = official_checkpoint(arch, task, scale)
     return load_weights(model, checkpoint) if checkpoint is not None else model
@@ -181,6 +191,8 @@ def build_with_weights(
 
 def require_weights(arch: str, size: str, checkpoint: Path | None, flag: str) -> None:
     """Official releases exist for the paper's teacher size only; any other size needs a file."""
+    if checkpoint is None and arch not in ARCHITECTURES and arch != "auto":
+        raise CheckpointError(f"{arch}: dckd knows no official weights of this network; pass {flag} FILE")
     if checkpoint is None and size != "teacher" and arch not in (*REFERENCE_ARCHS, "auto"):
         raise CheckpointError(
             f"{arch} size '{size}' has no official weights; pass {flag} FILE "
@@ -188,8 +200,10 @@ def require_weights(arch: str, size: str, checkpoint: Path | None, flag: str) ->
         )
 
 
-def build_teacher(arch: str, size: str, scale: int, task: str, checkpoint: Path | None) -> nn.Module:
+def build_teacher(
+    arch: str, size: str, scale: int, task: str, checkpoint: Path | None, options: dict[str, Any] | None = None
+) -> nn.Module:
     """A frozen teacher: ``checkpoint``, else the official release (only size 'teacher' has one)."""
     require_weights(arch, size, checkpoint, "--teacher-checkpoint")
-    teacher = build_with_weights(arch, size, scale, task, checkpoint, official=True)
+    teacher = build_with_weights(arch, size, scale, task, checkpoint, True, options, "teacher.arch")
     return teacher.eval().requires_grad_(False)

@@ -10,13 +10,14 @@ from pathlib import Path
 from torch import nn
 
 from dckd_cli.atomic import atomic_path
-from dckd_cli.catalog.architectures import REFERENCE_ARCHS, pad_multiple
+from dckd_cli.catalog.architectures import REFERENCE_ARCHS
 from dckd_cli.data.benchmarks import Benchmark, check_benchmark, load_benchmark
 from dckd_cli.deploy.student_file import read_info
 from dckd_cli.engine.build import run_device
 from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.metrics.scoring import DatasetResult, evaluate
 from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, require_weights
+from dckd_cli.models.zoo import input_needs
 from dckd_cli.settings.schema import RunSettings
 
 # --weights for a run folder -> (checkpoint tag, file): the final EMA student is what papers report
@@ -59,13 +60,17 @@ def resolve_model(choice: ModelChoice, settings: RunSettings) -> ResolvedModel:
         if not weights.is_file():
             raise CheckpointError(f"{choice.run}: the run has no '{choice.weights}' weights yet ({weights})")
         spec = run_settings.student
-        model = build_with_weights(spec.arch, spec.size, run_settings.scale, run_settings.task, weights)
+        model = build_with_weights(
+            spec.arch, spec.size, run_settings.scale, run_settings.task, weights, options=spec.options
+        )
         label = f"{choice.run.name} ({choice.weights})"
-        return ResolvedModel(model, label, run_settings.task, run_settings.scale, pad_multiple(spec.arch))
+        return ResolvedModel(model, label, run_settings.task, run_settings.scale, input_needs(model)[0])
     exported = read_info(choice.checkpoint) if choice.checkpoint is not None and choice.arch is None else None
     if exported is not None:  # a `dckd export` student file rebuilds itself from its metadata
         task, scale = exported.task, exported.scale
-        model = build_with_weights(exported.arch, exported.size, exported.scale, exported.task, choice.checkpoint)
+        model = build_with_weights(
+            exported.arch, exported.size, exported.scale, exported.task, choice.checkpoint, options=exported.options
+        )
         return ResolvedModel(model, choice.checkpoint.stem, task, scale, exported.multiple)
     arch = choice.arch or ("auto" if choice.checkpoint else None)
     if arch is None:
@@ -79,7 +84,7 @@ def resolve_model(choice: ModelChoice, settings: RunSettings) -> ResolvedModel:
         label = choice.checkpoint.stem
     else:
         label = f"{arch}-{choice.size}"
-    return ResolvedModel(model, label, task, scale, pad_multiple(arch))
+    return ResolvedModel(model, label, task, scale, input_needs(model)[0])
 
 
 def load_benchmarks(names: list[str], settings: RunSettings, task: str, scale: int) -> list[Benchmark]:

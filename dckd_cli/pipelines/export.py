@@ -28,6 +28,7 @@ from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 from dckd_cli.errors import OutputExists
 from dckd_cli.folders import FolderLock, refuse_foreign, refuse_overlap
 from dckd_cli.models.checkpoints import build_with_weights, detect_model_info
+from dckd_cli.models.zoo import input_needs
 
 WEIGHTS = {"ema": "model", "student": "student"}  # --weights -> the run folder's file
 
@@ -82,7 +83,8 @@ def load_source(source: Path, weights: str = "ema") -> Student:
         if not path.is_file():
             raise RunFolderError(f"{source}: the run has no 'last' checkpoint yet ({path})")
         spec, t = settings.student, settings.teacher
-        model = build_with_weights(spec.arch, spec.size, settings.scale, settings.task, path).eval()
+        model = build_with_weights(spec.arch, spec.size, settings.scale, settings.task, path, options=spec.options)
+        model.eval()
         method = settings.method
         extra = {
             "source": str(source),
@@ -97,21 +99,27 @@ def load_source(source: Path, weights: str = "ema") -> Student:
                 "settings": method.model_dump(mode="json"),
             },
             "evaluation": _run_evaluation(folder),
+            "multiple": input_needs(model)[0],
         }
-        return Student(model, StudentInfo(spec.arch, spec.size, settings.scale, settings.task, weights, extra))
+        info = StudentInfo(spec.arch, spec.size, settings.scale, settings.task, weights, extra, spec.options)
+        return Student(model, info)
     if not source.is_file():
         raise ExportError(f"{source}: no such run folder or checkpoint file")
     run = _run_of(source)
     if run is not None:  # a run's own checkpoint file: built as the run built it
         settings, spec = run.read_settings(), run.read_settings().student
-        model = build_with_weights(spec.arch, spec.size, settings.scale, settings.task, source).eval()
+        model = build_with_weights(spec.arch, spec.size, settings.scale, settings.task, source, options=spec.options)
+        model.eval()
         which = "student" if source.stem == "student" else "ema"
-        extra = {"source": str(source), "run": str(run.root)}
-        return Student(model, StudentInfo(spec.arch, spec.size, settings.scale, settings.task, which, extra))
-    info = read_info(source)
-    if info is not None:
-        model = build_with_weights(info.arch, info.size, info.scale, info.task, source).eval()
+        extra = {"source": str(source), "run": str(run.root), "multiple": input_needs(model)[0]}
+        info = StudentInfo(spec.arch, spec.size, settings.scale, settings.task, which, extra, spec.options)
         return Student(model, info)
+    exported = read_info(source)
+    if exported is not None:
+        model = build_with_weights(
+            exported.arch, exported.size, exported.scale, exported.task, source, options=exported.options
+        )
+        return Student(model.eval(), exported)
     model, scale, multiple, name = detect_model_info(source)
     arch = name.lower() if name.lower() in ARCHITECTURES else "auto"
     task = "sr" if scale > 1 else "deblur"  # a detected model says nothing of its task; only the parity image differs

@@ -9,10 +9,11 @@ follow the paper and the authors' released code (see ``docs/method.md``); preset
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dckd_cli.catalog.architectures import ARCH_CHOICES, SIZES, archs_for, pad_multiple
 from dckd_cli.catalog.tasks import SCALES, TASK_NAMES, TASKS
@@ -20,7 +21,7 @@ from dckd_cli.settings.method import MethodSettings, Section
 from dckd_cli.settings.migrate import migrate
 
 Task = Literal[TASK_NAMES]  # type: ignore[valid-type]
-Arch = Literal[ARCH_CHOICES]  # type: ignore[valid-type]
+ARCH_FORM = re.compile(r"[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?")  # a family name or package.module:function
 Size = Literal[SIZES]  # type: ignore[valid-type]
 
 
@@ -114,13 +115,36 @@ class DataSettings(Section):
 
 
 class ModelSpec(Section):
-    """One network: an architecture from the zoo at a paper size, optionally with weights."""
+    """One network: a family of the architecture table at a named size, any family spandrel
+    knows (``dckd models`` lists them), or the user's own ``package.module:function``; with
+    constructor options and, optionally, weights."""
 
-    arch: Arch = "swinir"
+    arch: str = Field(
+        default="swinir",
+        description=f"{', '.join(ARCH_CHOICES)}, any spandrel family (e.g. SPAN; `dckd models`), or "
+        "package.module:function returning an nn.Module",
+    )
     size: Size = "teacher"
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="constructor options (over the size's hyperparameters; `dckd models FAMILY` lists them)",
+    )
     checkpoint: Path | None = Field(
         default=None, description="teacher: weights (official release when empty); student: warm-start weights"
     )
+
+    @field_validator("arch")
+    @classmethod
+    def _known_form(cls, arch: str) -> str:
+        """A table name in any case becomes the table's; a spandrel family is checked when built."""
+        if arch.lower() in ARCH_CHOICES:
+            return arch.lower()
+        if not ARCH_FORM.fullmatch(arch):
+            raise ValueError(
+                f"'{arch}' is not an architecture: use {', '.join(ARCH_CHOICES)}, a spandrel family name "
+                "(`dckd models`) or package.module:function"
+            )
+        return arch
 
 
 class OptimSettings(Section):
@@ -248,6 +272,8 @@ class RunSettings(Section):
         allowed = archs_for(self.task)
         for role in ("teacher", "student"):
             arch = getattr(self, role).arch
+            if arch not in ARCH_CHOICES:  # another family or the user's own: checked when it is built
+                continue
             if arch not in allowed:
                 raise ValueError(
                     f"{role}.arch '{arch}' does not fit task '{self.task}'; choose from {', '.join(allowed)}"
