@@ -128,6 +128,49 @@ ARCHITECTURES: dict[str, Architecture] = {
         feature_taps=("latent",),
         pad_multiple=8,
     ),
+    # Efficient SR students the community trains (spandrel's families; built by models/families.py).
+    # "student": the released configuration; parameter counts are checked in tests/catalog.
+    "span": Architecture(
+        tasks=("sr",),
+        sizes={"student": {"feature_channels": 48}, "lite": {"feature_channels": 24}, "tiny": {"feature_channels": 8}},
+        params={"student": "426K"},  # at inference, re-parameterised; 2.24M while training
+        spandrel="SPAN",
+        feature_taps=("conv_cat",),
+    ),
+    "safmn": Architecture(
+        tasks=("sr",),
+        sizes={
+            "student": {"dim": 36, "n_blocks": 8, "ffn_scale": 2.0},
+            "lite": {"dim": 24, "n_blocks": 4, "ffn_scale": 2.0},
+            "tiny": {"dim": 8, "n_blocks": 2, "ffn_scale": 2.0},
+        },
+        params={"student": "240K"},
+        spandrel="SAFMN",
+        feature_taps=("feats",),
+        pad_multiple=8,
+    ),
+    "omnisr": Architecture(
+        tasks=("sr",),
+        sizes={
+            "student": {"num_feat": 64, "block_num": 1, "res_num": 5, "window_size": 8},
+            "lite": {"num_feat": 32, "block_num": 1, "res_num": 2, "window_size": 8},
+            "tiny": {"num_feat": 16, "block_num": 1, "res_num": 1, "window_size": 8},
+        },
+        params={"student": "792K"},
+        spandrel="OmniSR",
+        feature_taps=("output",),
+    ),
+    "dctlsa": Architecture(
+        tasks=("sr",),
+        sizes={
+            "student": {"nf": 55, "num_modules": 6, "num_head": 5},
+            "lite": {"nf": 24, "num_modules": 6, "num_head": 4},
+            "tiny": {"nf": 16, "num_modules": 6, "num_head": 2},
+        },
+        params={"student": "885K"},
+        spandrel="DCTLSA",
+        feature_taps=("LR_conv",),
+    ),
     "bicubic": Architecture(tasks=("sr",), sizes={s: {} for s in SIZES}, params={}, spandrel="", reference=True),
     # The degraded input itself, scored against the target: the "Input" row of deraining tables.
     "input": Architecture(

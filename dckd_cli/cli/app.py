@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from dckd_cli import __version__
-from dckd_cli.cli import ablate, distill, evaluate, export, restore
+from dckd_cli.cli import ablate, distill, evaluate, export, models, restore
 from dckd_cli.cli.data import data_app
 from dckd_cli.cli.encoder import encoder_app
 
@@ -40,5 +40,6 @@ app.command("evaluate", epilog=evaluate.EXAMPLE)(evaluate.evaluate_command)
 app.command("export", epilog=export.EXAMPLE)(export.export_command)
 app.command("ablate", epilog=ablate.EXAMPLE)(ablate.ablate_command)
 app.command("restore", epilog=restore.EXAMPLE)(restore.restore_command)
+app.command("models", epilog=models.EXAMPLE)(models.models_command)
 app.add_typer(encoder_app, name="encoder")
 app.add_typer(data_app, name="data")

@@ -15,12 +15,13 @@ from dckd_cli.catalog.architectures import ARCHITECTURES, DETECTED_TAPS
 from dckd_cli.catalog.methods import METHODS, MethodSpec
 from dckd_cli.errors import DckdError
 from dckd_cli.methods.consistency_targets import ConsistencyTargets
-from dckd_cli.methods.feature_taps import FeatureTaps, TapError
+from dckd_cli.methods.feature_taps import FeatureTaps, TapError, derived_taps
 from dckd_cli.methods.history_model import HistoryModel
 from dckd_cli.methods.method import Method
 from dckd_cli.methods.negatives import HistoryNegatives, InBatchNegatives
 from dckd_cli.methods.resources import EncoderResource, Resources
 from dckd_cli.methods.terms import NEEDS, TERMS, Need, needs_of
+from dckd_cli.models.zoo import input_needs
 from dckd_cli.settings.schema import RunSettings
 
 # The released code's per-level weights (VQGAN, 5 levels); an encoder with fewer levels
@@ -156,7 +157,10 @@ def build_method(settings: RunSettings, student: nn.Module, teacher: nn.Module |
 
 
 def _default_taps(arch: str, model: nn.Module) -> list[str]:
-    """The catalog's FAKD taps for ``arch``; for a detected model, by its class name."""
-    if arch == "auto":
-        return list(DETECTED_TAPS.get(type(model).__name__, ()))
-    return list(ARCHITECTURES[arch].feature_taps) if arch in ARCHITECTURES else []
+    """The catalog's FAKD taps for ``arch`` (for a detected model, by its class name); for any
+    other network, the rule of :func:`derived_taps`."""
+    entry = ARCHITECTURES.get(arch)
+    if entry is not None and entry.feature_taps:
+        return list(entry.feature_taps)
+    known = DETECTED_TAPS.get(type(model).__name__)
+    return list(known) if known else derived_taps(model, input_needs(model))

@@ -45,3 +45,33 @@ class FeatureTaps:
         out = [self.features[p] for p in self.paths]
         self.features.clear()
         return out
+
+
+@torch.no_grad()
+def derived_taps(model: nn.Module, needs: tuple[int, int] = (1, 0)) -> list[str]:
+    """FAKD's default layer for a network the catalog does not know: the last top-level module,
+    in the order they run, whose output keeps the input's height and width with more than 3
+    channels (the deepest body features before reconstruction or upsampling). Found by one
+    forward pass on a small input; ``needs``: the input multiple and minimum side."""
+    multiple, minimum = needs
+    side = max(16, minimum, multiple)
+    side += (-side) % multiple
+    seen: list[tuple[str, object]] = []
+    handles = [
+        child.register_forward_hook(lambda _m, _i, out, name=name: seen.append((name, out)))
+        for name, child in model.named_children()
+    ]
+    was_training = model.training
+    try:
+        model.eval()
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        model(torch.rand(1, 3, side, side, device=device))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+
+    def body_features(out: object) -> bool:
+        return isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[1] > 3 and out.shape[-2:] == (side, side)
+
+    return [name for name, out in seen if body_features(out)][-1:]

@@ -217,9 +217,11 @@ def describe(model: nn.Module, label: str, scale: int, where: str) -> Built:
     return Built(model, int(need.multiple_of or 1), int(need.minimum or 0))
 
 
-def build_user(arch: str, options: dict[str, Any], where: str) -> Built:
-    """The network ``package.module:function(**options)`` returns (imported, never unpickled).
-    The model may state ``pad_multiple`` (an int attribute) when its inputs must be padded."""
+def build_user(arch: str, options: dict[str, Any], scale: int, where: str) -> Built:
+    """The network ``package.module:function(**options)`` returns (imported, never unpickled);
+    a parameter named like a scale (``scale``, ``upscale``, ...) or RGB channels is filled in
+    from the run, as for spandrel's families. The model may state ``pad_multiple`` (an int
+    attribute) when its inputs must be padded."""
     module_name, _, attr = arch.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -233,7 +235,7 @@ def build_user(arch: str, options: dict[str, Any], where: str) -> Built:
         raise FamilyError(f"{where}: {module_name} has no callable '{attr}'")
     options = checked_options(builder, options, arch, options_key(where))
     try:
-        model = builder(**options)
+        model = builder(**options, **_filled(builder, scale))
     except Exception as err:  # noqa: BLE001 - the user's code refusing its options
         raise FamilyError(f"{where}: {arch}(...) failed ({_first_line(err)})") from None
     if not isinstance(model, nn.Module):

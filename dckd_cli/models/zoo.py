@@ -101,7 +101,11 @@ def build_network(
     options = dict(options or {})
     entry = ARCHITECTURES.get(arch)
     if entry is None:
-        built = build_user(arch, options, where) if is_user_model(arch) else build_family(arch, options, scale, where)
+        built = (
+            build_user(arch, options, scale, where)
+            if is_user_model(arch)
+            else build_family(arch, options, scale, where)
+        )
         check_on_dummy(built, scale, arch, where)
         return _tagged(built)
     if size not in SIZES:
