@@ -19,6 +19,7 @@ SIZES = ("teacher", "student", "lite", "small", "tiny")
 _SWINIR_URL = (
     "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/001_classicalSR_DIV2K_s48w8_SwinIR-M_x{s}.pth"
 )
+_FIXED_SIZE = "exported graph keeps the traced input size (onnxruntime refuses any other); use safetensors"
 _RESTORMER_URL = "https://github.com/swz30/Restormer/releases/download/v1.0/{name}.pth"
 
 
@@ -136,6 +137,10 @@ ARCHITECTURES: dict[str, Architecture] = {
         params={"student": "426K"},  # at inference, re-parameterised; 2.24M while training
         spandrel="SPAN",
         feature_taps=("conv_cat",),
+        export_refused={
+            "onnx": "SPAN re-parameterises its convolutions inside forward, which crashes torch's ONNX exporter "
+            "(torch 2.14); use safetensors or torchscript"
+        },
     ),
     "safmn": Architecture(
         tasks=("sr",),
@@ -148,6 +153,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         spandrel="SAFMN",
         feature_taps=("feats",),
         pad_multiple=8,
+        export_refused={"onnx": "SAFMN's " + _FIXED_SIZE},
     ),
     "omnisr": Architecture(
         tasks=("sr",),
@@ -159,6 +165,11 @@ ARCHITECTURES: dict[str, Architecture] = {
         params={"student": "792K"},
         spandrel="OmniSR",
         feature_taps=("output",),
+        export_refused={
+            "onnx": "OmniSR's " + _FIXED_SIZE,
+            "torchscript": "OmniSR's layer norm is a Python autograd Function, which tracing cannot save; "
+            "use safetensors",
+        },
     ),
     "dctlsa": Architecture(
         tasks=("sr",),
@@ -170,6 +181,10 @@ ARCHITECTURES: dict[str, Architecture] = {
         params={"student": "885K"},
         spandrel="DCTLSA",
         feature_taps=("LR_conv",),
+        export_refused={
+            "onnx": "DCTLSA's " + _FIXED_SIZE,
+            "torchscript": "DCTLSA's traced graph fails at other input sizes; use safetensors",
+        },
     ),
     "bicubic": Architecture(tasks=("sr",), sizes={s: {} for s in SIZES}, params={}, spandrel="", reference=True),
     # The degraded input itself, scored against the target: the "Input" row of deraining tables.

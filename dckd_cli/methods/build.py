@@ -70,7 +70,14 @@ class _Builder:
         cfg = s.method.fakd
         s_paths = cfg.student_layers or _default_taps(s.student.arch, self.student)
         t_paths = cfg.teacher_layers or _default_taps(s.teacher.arch, teacher)
-        if not s_paths or len(s_paths) != len(t_paths):
+        for role, paths in (("student", s_paths), ("teacher", t_paths)):
+            if not paths:
+                arch = getattr(s, role).arch
+                raise TapError(
+                    f"fakd: no layer of {role}.arch '{arch}' keeps the input's size with feature channels; "
+                    f"name one with method.fakd.{role}_layers (a module path)"
+                )
+        if len(s_paths) != len(t_paths):
             raise TapError(
                 "fakd needs as many teacher as student layers: set method.fakd.student_layers "
                 "and method.fakd.teacher_layers (module paths)"

@@ -51,16 +51,25 @@ class FeatureTaps:
 def derived_taps(model: nn.Module, needs: tuple[int, int] = (1, 0)) -> list[str]:
     """FAKD's default layer for a network the catalog does not know: the last top-level module,
     in the order they run, whose output keeps the input's height and width with more than 3
-    channels (the deepest body features before reconstruction or upsampling). Found by one
+    channels, other than what a PixelShuffle upsampler takes in (the deepest body features before
+    reconstruction or upsampling); when no top-level
+    module does (a body held in a ModuleList), the last such module at any depth. Found by one
     forward pass on a small input; ``needs``: the input multiple and minimum side."""
     multiple, minimum = needs
     side = max(16, minimum, multiple)
     side += (-side) % multiple
     seen: list[tuple[str, object]] = []
-    handles = [
-        child.register_forward_hook(lambda _m, _i, out, name=name: seen.append((name, out)))
-        for name, child in model.named_children()
-    ]
+    shuffled: set[int] = set()  # tensors an upsampler's PixelShuffle rearranged: not body features
+
+    def hook(name: str):
+        def record(module: nn.Module, inputs: tuple, out: object) -> None:
+            seen.append((name, out))
+            if isinstance(module, nn.PixelShuffle):
+                shuffled.add(id(inputs[0]))
+
+        return record
+
+    handles = [module.register_forward_hook(hook(name)) for name, module in model.named_modules() if name]
     was_training = model.training
     try:
         model.eval()
@@ -72,6 +81,10 @@ def derived_taps(model: nn.Module, needs: tuple[int, int] = (1, 0)) -> list[str]
             handle.remove()
 
     def body_features(out: object) -> bool:
-        return isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[1] > 3 and out.shape[-2:] == (side, side)
+        if not (isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-2:] == (side, side)):
+            return False
+        return out.shape[1] > 3 and id(out) not in shuffled
 
-    return [name for name, out in seen if body_features(out)][-1:]
+    fits = [name for name, out in seen if body_features(out)]
+    top = [name for name in fits if "." not in name]
+    return (top or fits)[-1:]

@@ -191,7 +191,14 @@ def _write_export(
             spec = FORMATS[fmt]
             half = fp16 and fmt == "onnx"
             exporter = spec.write(student.model, student.info, folder / spec.filename, half)
-            error, where = max_abs_error(student.model, spec.load(folder / spec.filename), student.info)
+            try:
+                error, where = max_abs_error(student.model, spec.load(folder / spec.filename), student.info)
+            except Exception as err:  # noqa: BLE001 - the artefact does not run (e.g. a size baked in)
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+                raise ExportError(
+                    f"{fmt}: the exported {student.info.arch} does not run at other input sizes ({first}); "
+                    "nothing was written; use safetensors"
+                ) from None
             bound = FP16_BOUND if half else FP32_BOUND
             if on_artefact is not None:
                 on_artefact(fmt, error, bound)
