@@ -43,14 +43,26 @@ DatasetsOpt = Annotated[
     typer.Option("--datasets", metavar="A,B", help="Comma-separated benchmark names or folders, e.g. Set5,Set14."),
 ]
 TeacherOpt = Annotated[
-    Optional[str], typer.Option("--teacher", metavar="ARCH", help=f"Teacher architecture: {_names(MODEL_ARCHS)}.")
+    Optional[str],
+    typer.Option(
+        "--teacher",
+        metavar="ARCH",
+        help=f"Teacher architecture: {_names(MODEL_ARCHS)}, any spandrel family (dckd models) or "
+        "package.module:function.",
+    ),
 ]
 TeacherCkptOpt = Annotated[
     Optional[Path],
     typer.Option("--teacher-checkpoint", metavar="FILE", help="Teacher weights (.pth / .pt / .ckpt / .safetensors)."),
 ]
 StudentOpt = Annotated[
-    Optional[str], typer.Option("--student", metavar="ARCH", help="Student architecture (default: the teacher's).")
+    Optional[str],
+    typer.Option(
+        "--student",
+        metavar="ARCH",
+        help="Student architecture (default: the teacher's): as --teacher; its constructor options with "
+        "--set student.options.NAME=VALUE (dckd models FAMILY lists them).",
+    ),
 ]
 MethodOpt = Annotated[
     Optional[str],
