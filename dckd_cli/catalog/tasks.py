@@ -58,6 +58,7 @@ TASKS: dict[str, TaskSpec] = {
         layout="NAME/input + NAME/target",
         stand_in="motion-blur",
         demo=SCALE1_DEMO,
+        packaged_teachers={1: "demo_teacher_deblur.safetensors"},  # dckd's own (benchmarks/demo_teachers.py)
     ),
     "derain": TaskSpec(
         scales=(1,),
@@ -69,6 +70,7 @@ TASKS: dict[str, TaskSpec] = {
         layout="NAME/input + NAME/target",
         stand_in="rain",
         demo=SCALE1_DEMO,
+        packaged_teachers={1: "demo_teacher_derain.safetensors"},  # dckd's own (benchmarks/demo_teachers.py)
     ),
 }
 TASK_NAMES = tuple(TASKS)
@@ -76,4 +78,5 @@ TASK_NAMES = tuple(TASKS)
 # model packaged with dckd where there is one, else one trained on the built-in images on first
 # use and cached (``pipelines/demo.py``).
 DEMO_TEACHER = "@demo"
+DEMO_TRAINED = "@demo-trained"  # always the teacher trained on the built-in images on first use
 SCALES = tuple(sorted({s for t in TASKS.values() for s in t.scales}))

@@ -18,9 +18,11 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from dckd_cli.catalog.architectures import reference_for
 from dckd_cli.engine.batches import loader_workers, training_batches
 from dckd_cli.engine.build import Run, build_run
 from dckd_cli.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from dckd_cli.engine.guard import Collapsed, CollapseGuard
 from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.engine.runlog import RunLog
 from dckd_cli.engine.step import NonFiniteLoss, Stepper, Window, timed_batches
@@ -28,7 +30,7 @@ from dckd_cli.engine.stop import Stopped, StopRequest
 from dckd_cli.engine.trackers import Trackers
 from dckd_cli.folders import FolderLock, refuse_overlap
 from dckd_cli.metrics.scoring import evaluate
-from dckd_cli.models.zoo import input_needs
+from dckd_cli.models.zoo import build_model, input_needs
 from dckd_cli.settings.schema import RunSettings
 
 VAL_IMAGES_SAVED = 3
@@ -71,6 +73,8 @@ class Trainer:
         self.last_psnr: float | None = None
         self.optimizer = run.optimizer  # the prepared one once the loop starts
         self.warned_data = False
+        self.guard = CollapseGuard(run.settings, self._reference_psnr)
+        self.last_terms: dict[str, float] = {}  # the loss terms of the last log line (for the guard)
 
     @classmethod
     def of(cls, settings: RunSettings, folder: Path, sink: ProgressSink | None = None) -> Trainer:
@@ -101,6 +105,7 @@ class Trainer:
         now = time.perf_counter()
         record: dict[str, Any] = {"iter": iteration, "lr": self.built.scheduler.get_last_lr()[0]}
         record |= window.take_means()
+        self.last_terms = {k: v for k, v in record.items() if k in self.built.method.weights}
         elapsed = max(now - window.tick, 1e-9)
         record["it_per_s"] = window.steps / elapsed
         record["data_s"] = window.data_seconds / max(window.steps, 1)  # waited per iteration
@@ -128,6 +133,13 @@ class Trainer:
         if (iteration % s.runtime.val_every == 0 or final) and acc.is_main_process:
             self.last_psnr = self._validate(self.built.ema.model, iteration)
             record |= {"iter": iteration, "val_psnr": self.last_psnr}
+            collapse = self.guard.check(iteration, self.last_psnr, self.last_terms)
+            if collapse is not None and s.guard.action == "stop" and not final:
+                self.log.write(record)
+                self._save("last", iteration)
+                raise Collapsed(f"{collapse}; the run stopped (last saved at iteration {iteration})")
+            if collapse is not None:
+                log.warning(collapse)
             self.trackers.images(self.run_folder.val_images(iteration), iteration)
             if self.best is None or self.last_psnr > self.best:
                 self.best = self.last_psnr
@@ -199,6 +211,15 @@ class Trainer:
             save_limit=VAL_IMAGES_SAVED,
         )
         return result.psnr
+
+    def _reference_psnr(self) -> tuple[str, float]:
+        """The task's reference row (bicubic / the degraded input) on the validation images."""
+        s = self.settings
+        name = reference_for(s.task)
+        (result,) = evaluate(
+            build_model(name, "tiny", s.scale), [self.built.val_bench], task=s.task, scale=s.scale, model_name=name
+        )
+        return name, result.psnr
 
     def _save(self, tag: str, iteration: int) -> None:
         acc, built = self.accelerator, self.built

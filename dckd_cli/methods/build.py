@@ -7,6 +7,7 @@ encoder without a codebook for ``latents``, a batch too small for in-batch negat
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from torch import nn
@@ -27,6 +28,17 @@ from dckd_cli.settings.schema import RunSettings
 # The released code's per-level weights (VQGAN, 5 levels); an encoder with fewer levels
 # takes the last entries (the deepest levels weigh most).
 RELEASED_LAYER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+
+
+log = logging.getLogger(__name__)
+
+# A run on real data with the packaged compact encoder (docs/results.md, docs/method.md).
+PACKAGED_ENCODER_WARNING = (
+    "method.encoder.checkpoint is empty: the packaged compact encoder is for the offline demos; on real data "
+    "it made every DCKD student collapse in docs/results.md (22.4 dB on Set5, 6 dB below bicubic). Set "
+    "method.encoder.checkpoint to 'imagenet' (the official VQGAN, downloaded once) or a pretrained "
+    "tiny-autoencoder encoder file (README, 'Which encoder')"
+)
 
 
 class MethodError(DckdError):
@@ -103,6 +115,8 @@ class _Builder:
         from dckd_cli.models.vqgan import resolve_encoder
 
         cfg = self.settings.method.encoder
+        if cfg.checkpoint is None and list(self.settings.data.train) != ["builtin"]:
+            log.warning(PACKAGED_ENCODER_WARNING)
         network = resolve_encoder(cfg.checkpoint, cfg.input_range)
         layers = cfg.layers if cfg.layers is not None else list(range(network.levels))
         if max(layers) >= network.levels:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dckd_cli.assets import ASSETS
 from dckd_cli.atomic import atomic_path
-from dckd_cli.catalog.tasks import DEMO_TEACHER, TASKS
+from dckd_cli.catalog.tasks import DEMO_TEACHER, DEMO_TRAINED, TASKS
 from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.engine.trainer import ProgressSink, train
 from dckd_cli.methods.build import run_needs
@@ -37,13 +37,17 @@ def needs_teacher(settings: RunSettings) -> bool:
 
 
 def is_demo_teacher(settings: RunSettings) -> bool:
-    return settings.teacher.checkpoint is not None and str(settings.teacher.checkpoint) == DEMO_TEACHER
+    """``@demo`` (the packaged teacher, else one trained on first use) or ``@demo-trained``
+    (always the one trained on the built-in images on first use, and cached)."""
+    return settings.teacher.checkpoint is not None and str(settings.teacher.checkpoint) in (DEMO_TEACHER, DEMO_TRAINED)
 
 
 def packaged_teacher(task: str, scale: int) -> Path | None:
-    """The released teacher packaged for ``task`` at ``scale`` (None where there is none)."""
+    """The teacher packaged for ``task`` at ``scale`` (None where there is none, or where a
+    source checkout lacks its file)."""
     name = TASKS[task].packaged_teachers.get(scale)
-    return ASSETS / name if name else None
+    path = ASSETS / name if name else None
+    return path if path is not None and path.is_file() else None
 
 
 def demo_teacher_path(settings: RunSettings) -> Path:
@@ -84,7 +88,8 @@ def resolve_demo_teacher(settings: RunSettings, make_sink: SinkFactory, train_mi
     if not is_demo_teacher(settings) or not needs_teacher(settings):
         return settings
     resolved = settings.model_copy(deep=True)
-    packaged = packaged_teacher(settings.task, settings.scale)
+    wanted = str(settings.teacher.checkpoint) == DEMO_TEACHER
+    packaged = packaged_teacher(settings.task, settings.scale) if wanted else None
     if packaged is not None:
         resolved.teacher.arch, resolved.teacher.checkpoint = "auto", packaged
     elif train_missing or demo_teacher_path(settings).is_file():

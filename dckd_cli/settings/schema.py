@@ -232,6 +232,20 @@ class RuntimeSettings(Section):
         return self
 
 
+class GuardSettings(Section):
+    """The collapse guard: each validation PSNR is compared with the task's reference row
+    (bicubic / the degraded input, on the same images) once the warm-up is over, and with the
+    run's best so far; the first time it falls below either, the run warns (or stops)."""
+
+    action: Literal["warn", "stop", "off"] = Field(
+        default="warn", description="warn once, stop the run (after saving 'last'), or off"
+    )
+    margin_db: float = Field(default=1.0, gt=0, description="a fall from the run's best validation PSNR that counts")
+    warmup: float = Field(
+        default=0.25, ge=0, le=1, description="fraction of optim.iters before the reference row is checked"
+    )
+
+
 class RunSettings(Section):
     """Everything one run needs; validated once, written to the run folder."""
 
@@ -243,6 +257,7 @@ class RunSettings(Section):
     method: MethodSettings = Field(default_factory=MethodSettings)
     optim: OptimSettings = Field(default_factory=OptimSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
     output: Path | None = Field(default=None, description="run folder")
 
     @model_validator(mode="before")

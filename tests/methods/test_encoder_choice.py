@@ -179,3 +179,21 @@ def test_per_sample_label_consistency_works_on_non_square_batches():
     assert torch.equal(out, lq.repeat_interleave(2, -1).repeat_interleave(2, -2))
     assert sorted(s[-2:] for s in shapes) == [(4, 7), (7, 4)]  # some samples transposed, some not
     assert sum(s[0] for s in shapes) == 8
+
+
+def test_the_packaged_encoder_on_real_data_warns_and_the_demo_does_not(dckd_settings, caplog, tmp_path):
+    import logging
+
+    from dckd_cli.methods.build import build_method
+    from dckd_cli.models.zoo import build_model
+
+    for train_sets, expected in ((["builtin"], 0), ([str(tmp_path)], 1)):
+        settings = dckd_settings("dckd", overrides=("method.encoder.checkpoint=null",))
+        settings.data.train = train_sets
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="dckd_cli.methods.build"):
+            student, teacher = build_model("rcan", "tiny", 2), build_model("rcan", "tiny", 2)
+            build_method(settings, student, teacher)
+        warned = [r.getMessage() for r in caplog.records if "packaged compact encoder" in r.getMessage()]
+        assert len(warned) == expected, warned
+    assert "22.4 dB on Set5" in warned[0] and "'imagenet'" in warned[0]

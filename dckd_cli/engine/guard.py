@@ -1,0 +1,66 @@
+"""The collapse guard: a distillation whose validation PSNR sinks while its losses fall says so.
+
+A student can collapse (in docs/results.md the packaged compact encoder drove every DCKD
+student 6 dB below bicubic) while every loss term keeps falling. After each validation the
+guard compares the PSNR with the run's best so far (a fall of ``guard.margin_db``) and, once
+``guard.warmup`` of the run is done, with the task's reference row on the same validation
+images (bicubic for SR, the degraded input otherwise). The first time either is crossed it
+returns one message — the largest loss term of the last log line and what to try — which the
+trainer logs as a warning, or raises (``guard.action=stop``) once ``last`` is saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dckd_cli.errors import DckdError
+from dckd_cli.settings.schema import RunSettings
+
+
+class Collapsed(DckdError):
+    """The collapse guard stopped the run (``guard.action=stop``)."""
+
+
+@dataclass
+class CollapseGuard:
+    settings: RunSettings
+    reference: Callable[[], tuple[str, float]]  # the reference row's name and PSNR (computed once, when needed)
+    best: tuple[float, int] | None = None  # the best validation PSNR and its iteration
+    warned: bool = False
+
+    def check(self, iteration: int, psnr: float, terms: dict[str, float]) -> str | None:
+        """The warning for this validation, the first time the run looks collapsed (else None)."""
+        g = self.settings.guard
+        best = self.best
+        if best is None or psnr > best[0]:
+            self.best = (psnr, iteration)
+        if g.action == "off" or self.warned:
+            return None
+        why = None
+        if best is not None and psnr < best[0] - g.margin_db:
+            why = f"fell {best[0] - psnr:.2f} dB from the run's best ({best[0]:.2f} dB at iteration {best[1]})"
+        elif iteration >= g.warmup * self.settings.optim.iters:
+            name, reference = self.reference()
+            if psnr < reference:
+                why = f"is {reference - psnr:.2f} dB below the {name} row on the same images ({reference:.2f} dB)"
+        if why is None:
+            return None
+        self.warned = True
+        return f"validation PSNR {psnr:.2f} dB at iteration {iteration} {why}: {self._advice(terms)}"
+
+    def _advice(self, terms: dict[str, float]) -> str:
+        s = self.settings
+        lr = f"lower optim.lr (now {s.optim.lr:g})"
+        stop = "" if s.guard.action == "stop" else "; guard.action=stop stops a run here"
+        if not terms:
+            return f"{lr}{stop}"
+        name, value = max(terms.items(), key=lambda item: abs(item[1]))
+        head = f"the largest loss term is '{name}' ({value:.4g})"
+        if name == "rec":
+            return f"{head}; {lr}{stop}"
+        weight = getattr(s.method.weights, name)
+        tries = [f"lower method.weights.{name} (now {weight:g})"]
+        if name in ("dcl", "ce"):
+            tries.append("use another encoder (method.encoder.checkpoint: imagenet, or a pretrained tiny-autoencoder)")
+        return f"{head}; {', '.join(tries)} or {lr}{stop}"

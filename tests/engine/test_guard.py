@@ -1,0 +1,51 @@
+"""The collapse guard on a run made to collapse: validation PSNR sinking while losses fall."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from dckd_cli.engine.guard import Collapsed, CollapseGuard
+from dckd_cli.engine.run_folder import RunFolder
+from dckd_cli.engine.trainer import Trainer, train
+
+
+def _sinking(monkeypatch: pytest.MonkeyPatch, values: list[float]) -> None:
+    """Validation returns these PSNRs in turn: a student that collapses after its first check."""
+    calls = iter(values)
+    monkeypatch.setattr(Trainer, "_validate", lambda self, model, iteration: next(calls))
+
+
+def test_a_collapse_is_warned_once_naming_the_largest_term(tmp_path: Path, tiny_settings, monkeypatch, caplog):
+    _sinking(monkeypatch, [30.0, 27.5, 20.0])
+    with caplog.at_level(logging.WARNING, logger="dckd_cli.engine.trainer"):
+        settings = tiny_settings("logits", iters=6, **{"runtime.val_every": 2, "guard.warmup": 1.0})
+        train(settings, tmp_path / "run")
+    warnings = [r.getMessage() for r in caplog.records if "validation PSNR" in r.getMessage()]
+    assert len(warnings) == 1, warnings  # once, at the first fall, not again at the third validation
+    assert warnings[0].startswith("validation PSNR 27.50 dB at iteration 4 fell 2.50 dB from the run's best (30.00 dB")
+    assert "the largest loss term is '" in warnings[0] and "lower optim.lr (now 0.002)" in warnings[0]
+    assert "guard.action=stop" in warnings[0]
+
+
+def test_below_the_reference_row_after_the_warm_up_and_stop(tmp_path: Path, tiny_settings, monkeypatch):
+    """Far under bicubic on the validation images (computed there, 44.8 dB): the run stops,
+    with 'last' saved at that validation; it can be resumed."""
+    _sinking(monkeypatch, [5.0, 5.0, 5.0])
+    settings = tiny_settings("logits", iters=6, **{"runtime.val_every": 2, "guard.action": "stop", "guard.warmup": 0.5})
+    with pytest.raises(Collapsed, match=r"validation PSNR 5.00 dB at iteration 4 is [\d.]+ dB below the bicubic row"):
+        train(settings, tmp_path / "run")  # iteration 2 is inside the warm-up (3 of 6)
+    assert RunFolder(tmp_path / "run").has_checkpoint()
+
+
+def test_the_guard_advice_for_a_contrastive_term_and_off(tiny_settings):
+    settings = tiny_settings("dckd")
+    guard = CollapseGuard(settings, lambda: ("bicubic", 25.0))
+    assert guard.check(1, 28.0, {"rec": 0.1}) is None  # inside the warm-up, nothing to compare with
+    message = guard.check(5, 26.5, {"rec": 0.02, "kd": 0.01, "dcl": 0.9})
+    assert "'dcl' (0.9)" in message and "lower method.weights.dcl (now 0.1)" in message
+    assert "method.encoder.checkpoint" in message
+    settings.guard.action = "off"
+    assert CollapseGuard(settings, lambda: ("bicubic", 99.0)).check(12, 1.0, {}) is None
