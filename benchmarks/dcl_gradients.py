@@ -12,6 +12,11 @@ encoder and the random taesana-shaped one (``--random``, made by ``reproduce_scr
     python benchmarks/dcl_gradients.py --shared ../shared \
         --trained runs/reproduce-scratch/scratch/seed-0 \
         --random runs/reproduce-scratch/taesana-random.safetensors
+
+``--levels`` prints, per encoder and resolution level, what Eq. 5's ratio is made of: the
+positive's mean feature magnitude, the pull (anchor to positive, the numerator), the push
+(anchor to each negative, summed: the denominator), the level's weighted ratio, and the norm
+of that level's gradient on the student's output against the logits term's.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dckd_cli.data.resize import bicubic_downscale
 from dckd_cli.engine.build import build_models
 from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.methods.build import build_method
+from dckd_cli.methods.context import StepContext
 from dckd_cli.models.checkpoints import read_state_dict
 from dckd_cli.pipelines.demo_teacher import packaged_teacher
 from dckd_cli.settings.presets import resolve_settings
@@ -64,6 +70,22 @@ def high_frequency_share(g: torch.Tensor) -> float:
     return float((power * high).sum() / power.sum())
 
 
+def print_levels(method, settings, lq, gt, out, kd, head: str) -> None:  # noqa: ANN001
+    """One row per encoder level: Eq. 5's numerator, denominator and gradient at that level."""
+    ctx = StepContext(method.resources, settings.method, lq, gt, out)
+    anchor, targets = ctx.anchor[0], ctx.targets
+    encoder = method.resources.encoder
+    for level, a, p, n, w in zip(encoder.levels, anchor, targets.positive, targets.negatives, encoder.layer_weights):
+        pull = (a - p).abs().mean()
+        push = (a.unsqueeze(0) - n).abs().flatten(1).mean(dim=1).sum()
+        term = method.weights["dcl"] * w * pull / (push + 1e-7)
+        grad = torch.autograd.grad(term, out, retain_graph=True)[0]
+        print(
+            f"{head}| {level} | {w:g} | {float(p.abs().mean()):.4g} | {float(pull):.4g} | {float(push):.4g} "
+            f"| {float(term):.4g} | {float(grad.norm() / kd.norm()):.1f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=Path("../shared"))
@@ -71,6 +93,7 @@ def main() -> None:
     parser.add_argument("--random", type=Path, help="the random taesana-shaped encoder")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--patch", type=int, default=24, help="LR patch side")
+    parser.add_argument("--levels", action="store_true", help="the ratio's parts per encoder level")
     args = parser.parse_args()
     torch.manual_seed(0)
     lq, gt = batch(args.shared / "data" / "T91", args.batch, args.patch * 4, 4, seed=0)
@@ -85,8 +108,12 @@ def main() -> None:
         "method.name=dckd",
         "data.val=builtin-train",
     ]
-    print("| student | encoder | term | ‖∇‖ / ‖∇kd‖ | cos(∇, ∇kd) | cos(−∇, sign(gt − out)) | high-frequency share |")
-    print("|---|---|---|---|---|---|---|")
+    if args.levels:
+        print("| student | encoder | level | λ_i | mean \\|φ_i(p)\\| | pull | push (Σ over negatives) | λ_i·pull/push | ‖∇_i‖ / ‖∇kd‖ |")
+        print("|---|---|---|---|---|---|---|---|---|")
+    else:
+        print("| student | encoder | term | ‖∇‖ / ‖∇kd‖ | cos(∇, ∇kd) | cos(−∇, sign(gt − out)) | high-frequency share |")
+        print("|---|---|---|---|---|---|---|")
     for state in ("init", "trained"):
         for name, path in encoders.items():
             if path is None and name != "vqgan":
@@ -105,6 +132,9 @@ def main() -> None:
             grads = {t: torch.autograd.grad(v, out, retain_graph=True)[0] for t, v in terms.items() if v.requires_grad}
             descent = torch.sign(gt - out.detach())
             kd = grads["kd"]
+            if args.levels:
+                print_levels(method, settings, lq, gt, out, kd, f"| {state} | {name} ")
+                continue
             for term, g in grads.items():
                 ratio = float(g.norm() / kd.norm())
                 print(
