@@ -3,8 +3,9 @@
 A student can collapse (in docs/results.md the packaged compact encoder drove every DCKD
 student 6 dB below bicubic) while every loss term keeps falling. After each validation the
 guard compares the PSNR with the run's best so far (a fall of ``guard.margin_db``) and, once
-``guard.warmup`` of the run is done, with the task's reference row on the same validation
-images (bicubic for SR, the degraded input otherwise). The first time either is crossed it
+``guard.warmup`` of the run (and at least ``guard.min_iters`` iterations) is done, with the
+task's reference row on the same validation images (bicubic for SR, the degraded input
+otherwise), again with that margin. The first time either is crossed it
 returns one message — the largest loss term of the last log line and what to try — which the
 trainer logs as a warning, or raises (``guard.action=stop``) once ``last`` is saved.
 """
@@ -40,9 +41,9 @@ class CollapseGuard:
         why = None
         if best is not None and psnr < best[0] - g.margin_db:
             why = f"fell {best[0] - psnr:.2f} dB from the run's best ({best[0]:.2f} dB at iteration {best[1]})"
-        elif iteration >= g.warmup * self.settings.optim.iters:
+        elif iteration >= max(g.warmup * self.settings.optim.iters, g.min_iters):
             name, reference = self.reference()
-            if psnr < reference:
+            if psnr < reference - g.margin_db:
                 why = f"is {reference - psnr:.2f} dB below the {name} row on the same images ({reference:.2f} dB)"
         if why is None:
             return None

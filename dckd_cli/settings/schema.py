@@ -235,15 +235,19 @@ class RuntimeSettings(Section):
 class GuardSettings(Section):
     """The collapse guard: each validation PSNR is compared with the task's reference row
     (bicubic / the degraded input, on the same images) once the warm-up is over, and with the
-    run's best so far; the first time it falls below either, the run warns (or stops)."""
+    run's best so far; the first time it falls more than ``margin_db`` below either, the run
+    warns (or stops)."""
 
     action: Literal["warn", "stop", "off"] = Field(
         default="warn", description="warn once, stop the run (after saving 'last'), or off"
     )
-    margin_db: float = Field(default=1.0, gt=0, description="a fall from the run's best validation PSNR that counts")
+    margin_db: float = Field(
+        default=1.0, gt=0, description="a fall from the run's best, or below the reference row, that counts"
+    )
     warmup: float = Field(
         default=0.25, ge=0, le=1, description="fraction of optim.iters before the reference row is checked"
     )
+    min_iters: int = Field(default=100, ge=0, description="and not before this iteration (short runs)")
 
 
 class RunSettings(Section):

@@ -32,9 +32,11 @@ def test_a_collapse_is_warned_once_naming_the_largest_term(tmp_path: Path, tiny_
 
 def test_below_the_reference_row_after_the_warm_up_and_stop(tmp_path: Path, tiny_settings, monkeypatch):
     """Far under bicubic on the validation images (computed there, 44.8 dB): the run stops,
-    with 'last' saved at that validation; it can be resumed."""
+    with 'last' saved at that validation."""
     _sinking(monkeypatch, [5.0, 5.0, 5.0])
-    settings = tiny_settings("logits", iters=6, **{"runtime.val_every": 2, "guard.action": "stop", "guard.warmup": 0.5})
+    settings = tiny_settings(
+        "logits", iters=6, **{"runtime.val_every": 2, "guard.action": "stop", "guard.warmup": 0.5, "guard.min_iters": 0}
+    )
     with pytest.raises(Collapsed, match=r"validation PSNR 5.00 dB at iteration 4 is [\d.]+ dB below the bicubic row"):
         train(settings, tmp_path / "run")  # iteration 2 is inside the warm-up (3 of 6)
     assert RunFolder(tmp_path / "run").has_checkpoint()
@@ -43,7 +45,10 @@ def test_below_the_reference_row_after_the_warm_up_and_stop(tmp_path: Path, tiny
 def test_the_guard_advice_for_a_contrastive_term_and_off(tiny_settings):
     settings = tiny_settings("dckd")
     guard = CollapseGuard(settings, lambda: ("bicubic", 25.0))
+    settings.guard.min_iters = 0
     assert guard.check(1, 28.0, {"rec": 0.1}) is None  # inside the warm-up, nothing to compare with
+    assert guard.check(3, 27.5, {"rec": 0.1}) is None  # within the margin of the best
+    assert CollapseGuard(settings, lambda: ("bicubic", 25.0)).check(3, 24.5, {}) is None  # under bicubic, in margin
     message = guard.check(5, 26.5, {"rec": 0.02, "kd": 0.01, "dcl": 0.9})
     assert "'dcl' (0.9)" in message and "lower method.weights.dcl (now 0.1)" in message
     assert "method.encoder.checkpoint" in message

@@ -144,3 +144,8 @@ def test_resume_restores_history_and_negatives(tmp_path: Path, dckd_settings):
     for part in ("student", "method"):
         wa, wb = getattr(a, part), getattr(b, part)
         assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), part
+
+
+def test_dckd_distils_into_a_family_outside_the_table(tmp_path: Path, dckd_settings):
+    settings = dckd_settings("dckd", iters=2, overrides=("student.arch=SPAN", "student.options={feature_channels: 8}"))
+    assert train(settings, tmp_path / "run").iterations == 2

@@ -154,10 +154,18 @@ def test_a_users_own_student_distils_exports_and_rebuilds_from_its_file(tmp_path
     export_student(tmp_path / "run", ["safetensors"], tmp_path / "export")
     model, info = load_student(tmp_path / "export" / "model.safetensors")
     assert info.arch == arch and info.options == {"channels": 12} and model.head.out_channels == 12
+    student_file = str(tmp_path / "export" / "model.safetensors")
+    result = runner.invoke(app, ["evaluate", "--checkpoint", student_file, "--datasets", "builtin", "-q"])
+    assert result.exit_code == 0, result.output
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "small.png"), np.full((20, 24, 3), 90, np.uint8))
     result = runner.invoke(
-        app, ["evaluate", "--checkpoint", str(tmp_path / "export" / "model.safetensors"), "--datasets", "builtin", "-q"]
+        app, ["restore", str(tmp_path / "small.png"), "--model", student_file, "--output", str(tmp_path / "out")]
     )
     assert result.exit_code == 0, result.output
+    assert cv2.imread(str(tmp_path / "out" / "small.png")).shape == (40, 48, 3)  # x2, by the user's own network
 
 
 @pytest.mark.parametrize(
@@ -184,3 +192,17 @@ def test_a_user_module_that_cannot_be_used_is_one_line_before_the_run_folder(
 
     assert re.search(message, lines[0]), lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_any_family_as_teacher_from_its_checkpoint(tmp_path: Path, tiny_settings):
+    """A teacher named by family and options with its weights file: built, loaded strictly, run."""
+    from safetensors.torch import save_file
+
+    options = {"num_feat": 8, "num_conv": 2}
+    teacher = build_network("Compact", "teacher", 2, options).model
+    path = tmp_path / "compact.safetensors"
+    save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(path))
+    extra = {"teacher.arch": "Compact", "teacher.options": options, "teacher.checkpoint": str(path)}
+    assert train(tiny_settings("fakd", iters=2, **extra), tmp_path / "run").iterations == 2
+    with pytest.raises(Exception, match=r"Compact: dckd knows no official weights of this network; pass"):
+        train(tiny_settings("logits", iters=2, **{**extra, "teacher.checkpoint": None}), tmp_path / "run2")
