@@ -109,10 +109,15 @@ def main() -> None:
         "data.val=builtin-train",
     ]
     if args.levels:
-        print("| student | encoder | level | λ_i | mean \\|φ_i(p)\\| | pull | push (Σ over negatives) | λ_i·pull/push | ‖∇_i‖ / ‖∇kd‖ |")
+        print(
+            "| student | encoder | level | λ_i | mean \\|φ_i(p)\\| | pull | push (Σ over negatives) "
+            "| λ_i·pull/push | ‖∇_i‖ / ‖∇kd‖ |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
     else:
-        print("| student | encoder | term | ‖∇‖ / ‖∇kd‖ | cos(∇, ∇kd) | cos(−∇, sign(gt − out)) | high-frequency share |")
+        print(
+            "| student | encoder | term | ‖∇‖ / ‖∇kd‖ | cos(∇, ∇kd) | cos(−∇, sign(gt − out)) | high-frequency share |"
+        )
         print("|---|---|---|---|---|---|---|")
     for state in ("init", "trained"):
         for name, path in encoders.items():

@@ -59,11 +59,9 @@ def demo_teacher_path(settings: RunSettings) -> Path:
     return cache_dir() / "demo" / name
 
 
-def train_demo_teacher(settings: RunSettings, make_sink: SinkFactory) -> Path:
-    """The cached trained demo teacher of ``settings``; trained first (in a temporary folder) if missing."""
-    cached = demo_teacher_path(settings)
-    if cached.is_file():
-        return cached
+def demo_teacher_settings(settings: RunSettings) -> RunSettings:
+    """The run that trains the demo teacher of ``settings``: scratch training of the demo's
+    teacher architecture on the built-in images (what ``benchmarks/demo_teachers.py`` ships)."""
     flags = {
         "task": settings.task,
         "scale": settings.scale,
@@ -73,7 +71,18 @@ def train_demo_teacher(settings: RunSettings, make_sink: SinkFactory) -> Path:
         "optim.iters": DEMO_TEACHER_ITERS[settings.task],
         **DEMO_TEACHER_OVERRIDES,
     }
-    teacher_settings = resolve_settings(DEMO_PRESET, flags, [f"runtime.seed={settings.runtime.seed}"])
+    extra = [f"runtime.seed={settings.runtime.seed}"]
+    if settings.runtime.threads is not None:
+        extra.append(f"runtime.threads={settings.runtime.threads}")
+    return resolve_settings(DEMO_PRESET, flags, extra)
+
+
+def train_demo_teacher(settings: RunSettings, make_sink: SinkFactory) -> Path:
+    """The cached trained demo teacher of ``settings``; trained first (in a temporary folder) if missing."""
+    cached = demo_teacher_path(settings)
+    if cached.is_file():
+        return cached
+    teacher_settings = demo_teacher_settings(settings)
     with tempfile.TemporaryDirectory(prefix="dckd-demo-teacher-") as tmp:
         train(teacher_settings, Path(tmp) / "teacher", force=True, sink=make_sink("teacher"))
         with atomic_path(cached) as out:
