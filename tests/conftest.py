@@ -46,9 +46,10 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 def _fresh_accelerator_state():
     """Accelerate keeps one process-wide state; tests on the CPU and on a GPU each start afresh."""
     yield
-    from accelerate.state import AcceleratorState
+    from accelerate.state import AcceleratorState, GradientState
 
     AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()  # a run stopped inside accumulate() leaves its gradient-sync state behind
 
 
 @pytest.fixture

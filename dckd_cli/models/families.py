@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dckd_cli.catalog.architectures import MODEL_ARCHS
 from dckd_cli.errors import DckdError
 
 # Constructor arguments dckd fills in from the run (a user's option never overrides them).
@@ -75,7 +76,10 @@ def network_class(name: str, where: str = "arch") -> type[nn.Module]:
     """The network class of spandrel's family ``name`` (the class its package names after it)."""
     fid = family_id(name)
     if fid is None:
-        raise FamilyError(f"{where}: unknown architecture '{name}'; `dckd models` lists the families")
+        raise FamilyError(
+            f"{where}: unknown architecture '{name}': use {', '.join(MODEL_ARCHS)}, a spandrel family "
+            "(`dckd models` lists them) or package.module:function"
+        )
     support = _supports()[fid.lower()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -204,5 +204,8 @@ def test_any_family_as_teacher_from_its_checkpoint(tmp_path: Path, tiny_settings
     save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(path))
     extra = {"teacher.arch": "Compact", "teacher.options": options, "teacher.checkpoint": str(path)}
     assert train(tiny_settings("fakd", iters=2, **extra), tmp_path / "run").iterations == 2
+    without = tiny_settings("logits", iters=2, **extra)
+    without.teacher.checkpoint = None
     with pytest.raises(Exception, match=r"Compact: dckd knows no official weights of this network; pass"):
-        train(tiny_settings("logits", iters=2, **{**extra, "teacher.checkpoint": None}), tmp_path / "run2")
+        train(without, tmp_path / "run2")
+    assert not (tmp_path / "run2").exists()

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from dckd_cli.catalog.architectures import ARCHITECTURES
+from dckd_cli.models.families import FamilyError
 from dckd_cli.models.zoo import ZooError, build_model, count_parameters
 
 # The paper's teacher / student sizes (METHOD.md), in millions of parameters.
@@ -55,8 +56,8 @@ def test_student_gradients_flow():
 
 
 def test_bad_combinations_name_the_choices():
-    with pytest.raises(ZooError, match="swinir, rcan"):
-        build_model("edsr", "teacher", 4)
+    with pytest.raises(FamilyError, match=r"unknown architecture 'edsr': use swinir, rcan, .*, a spandrel family"):
+        build_model("edsr", "teacher", 4)  # not in the table, not a spandrel family
     with pytest.raises(ZooError, match="teacher, student"):
         build_model("rcan", "huge", 4)
     with pytest.raises(ZooError, match="scale 1"):

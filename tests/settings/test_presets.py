@@ -78,13 +78,13 @@ def test_parse_override_reads_yaml_values():
 
 def test_errors_are_one_line_per_field_with_choices():
     with pytest.raises(SettingsError) as info:
-        resolve_settings(None, None, ["task=paint", "optim.lr=-1", "data.bogus=3", "teacher.arch=vgg"])
+        resolve_settings(None, None, ["task=paint", "optim.lr=-1", "data.bogus=3", "teacher.arch=vgg 16"])
     lines = info.value.lines
     assert len(lines) == 4
     assert any(line.startswith("task:") and "'sr', 'deblur' or 'derain'" in line for line in lines)
     assert any(line.startswith("optim.lr:") and "greater than 0" in line for line in lines)
     assert any(line.startswith("data.bogus:") and "batch_size" in line and "patch_size" in line for line in lines)
-    assert any(line.startswith("teacher.arch:") and "'swinir'" in line for line in lines)
+    assert any(line.startswith("teacher.arch:") and "swinir, rcan" in line and "dckd models" in line for line in lines)
 
 
 def test_architecture_must_fit_the_task():
