@@ -146,18 +146,24 @@ def test_distill_offline_teacher_is_one_line_and_leaves_nothing(tmp_path: Path, 
     assert not out.exists()
 
 
-def test_distill_task_alone_runs_that_tasks_demo(tmp_path: Path, monkeypatch):
-    """`dckd distill --task derain`: the deraining demo; its teacher is trained on first use and cached."""
+@pytest.mark.parametrize("packaged", [True, False])
+def test_distill_task_alone_runs_that_tasks_demo(tmp_path: Path, monkeypatch, packaged: bool):
+    """`dckd distill --task derain`: the deraining demo, with its packaged teacher; where the
+    packaged file is missing (a source checkout without it), the teacher is trained on first use
+    and cached."""
     from dckd_cli.cache import cache_dir
     from dckd_cli.pipelines import demo, demo_teacher
 
     monkeypatch.setattr(demo_teacher, "DEMO_TEACHER_ITERS", dict.fromkeys(demo_teacher.DEMO_TEACHER_ITERS, 2))
     monkeypatch.setattr(demo, "DEMO_WARMUP_ITERS", 2)
+    if not packaged:
+        monkeypatch.setattr(demo_teacher, "ASSETS", tmp_path / "no-assets")
     root = tmp_path / "demo"
     result = runner.invoke(app, ["distill", "--task", "derain", "--output", str(root), "--iters", "2", "-q"])
     assert result.exit_code == 0, result.output
     assert "Demo: derain" in result.output and "│ input" in result.output
-    assert len(list((cache_dir() / "demo").glob("teacher-derain-nafnet-small-x1-2-v*.safetensors"))) == 1
+    trained = list((cache_dir() / "demo").glob("teacher-derain-nafnet-small-x1-2-v*.safetensors"))
+    assert len(trained) == (0 if packaged else 1)
 
 
 @pytest.mark.parametrize("task,method", [("sr", "logits"), ("sr", "fakd"), ("deblur", "logits"), ("derain", "dukd")])

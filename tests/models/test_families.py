@@ -92,7 +92,7 @@ def test_any_spandrel_family_by_name_with_options(tmp_path: Path, tiny_settings)
         ("SAFMN", {}, r"student.options: SAFMN needs dim; set student.options.dim"),
         ("DnCNN", {}, r"student.arch: DnCNN restores at scale 1 with these options; the run is x2"),
         ("GFPGAN", {}, r"student.arch: GFPGAN is a FaceSR model"),
-        ("Nope", {}, r"student.arch: unknown architecture 'Nope'; `dckd models` lists the families"),
+        ("Nope", {}, r"student.arch: unknown architecture 'Nope': use swinir, rcan, .*a spandrel family"),
         ("span", {}, None),
     ],
 )
