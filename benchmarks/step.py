@@ -85,7 +85,7 @@ def settings_for(pair: str, method: str, encoder: Path | None, teacher: Path, ar
         if "tiny-ae" in encoder.name:
             overrides.append("method.weights.ce=0")  # no codebook: DCR only
     flags = {"method.name": method, "optim.iters": 1000, "runtime.mixed_precision": args.precision}
-    return resolve_settings("demo", flags, overrides)
+    return resolve_settings("demo", flags, [*overrides, *args.set])
 
 
 def cpu_name() -> str:
@@ -182,6 +182,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--precision", default="no", choices=["no", "bf16", "fp16"])
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--set", action="append", default=[], help="a settings override for every row (switches)")
+    parser.add_argument("--methods", default=None, help="comma-separated subset of the methods")
+    parser.add_argument("--encoders", default=None, help="comma-separated subset: compact, imagenet-size, tiny-ae-size")
     args = parser.parse_args()
     args.batch = args.batch or (2 if args.quick else 16)
     steps = args.steps or (2 if args.quick else 5)
@@ -199,8 +202,10 @@ def main() -> None:
             teacher = Path(tmp) / f"{pair}-teacher.safetensors"
             model = build_model(arch, "teacher", scale)
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(teacher))
-            rows = [(m, None) for m in METHODS if not m.startswith("dckd")]
-            rows += [(m, e) for m in METHODS if m.startswith("dckd") for e in encoders]
+            methods = args.methods.split(",") if args.methods else list(METHODS)
+            chosen = [e for e in encoders if args.encoders is None or e in args.encoders.split(",")]
+            rows = [(m, None) for m in methods if not m.startswith("dckd")]
+            rows += [(m, e) for m in methods if m.startswith("dckd") for e in chosen]
             for method, enc in rows:
                 label = f"{pair}/{method}" + (f"/{enc}" if enc else "")
                 run = build_run(settings_for(pair, method, encoders.get(enc) if enc else None, teacher, args))
@@ -215,19 +220,27 @@ def main() -> None:
                 if method == "dckd":
                     fresh = build_run(settings_for(pair, method, encoders.get(enc) if enc else None, teacher, args))
                     ref_s, ref_loss, engine_loss = reference_dckd(fresh, steps)
-                    assert abs(ref_loss - engine_loss) <= 1e-5 * max(1.0, abs(engine_loss)), (ref_loss, engine_loss)
+                    exact = args.precision == "no" and not fresh.settings.runtime.frozen_bf16
+                    if exact:  # the reference runs in full precision: the same losses, to 1e-5
+                        assert abs(ref_loss - engine_loss) <= 1e-5 * max(1.0, abs(engine_loss)), (ref_loss, engine_loss)
                     record["reference_dckd"][label] = {
                         "sec_per_iter": ref_s,
                         "loss": ref_loss,
                         "engine_loss": engine_loss,
                     }
                     print(f"{label}: reference {ref_s:.3f} s/step (dckd x{seconds / ref_s:.2f})", flush=True)
-    record["setting"] = {"batch": args.batch, "patch": args.patch, "precision": args.precision, "steps": steps}
+    record["setting"] = {
+        "batch": args.batch,
+        "patch": args.patch,
+        "precision": args.precision,
+        "steps": steps,
+        "set": args.set,
+    }
     print(f"\ndevice: {record['device']}, torch {torch.__version__}, batch {args.batch}, patch {args.patch}")
     print("| row | s / step | GFLOP | time / logits | FLOP / logits | peak MB |")
     print("|---|---|---|---|---|---|")
     for label, r in record["methods"].items():
-        base = record["methods"][label.split("/")[0] + "/logits"]
+        base = record["methods"].get(label.split("/")[0] + "/logits", r)
         peak = "" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
         print(
             f"| {label} | {r['sec_per_iter']:.3f} | {r['gflop']:.1f} | {r['sec_per_iter'] / base['sec_per_iter']:.2f} "

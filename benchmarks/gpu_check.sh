@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The GPU checks of the step work, as one script: what each speed switch buys at the paper
+# setting (SwinIR pair x4, batch 16 of 48^2 patches, an ImageNet-size encoder), peak memory,
+# the GPU tests, and a short bf16 + compile DCKD run that resumes. Results go to $OUT
+# (default gpu-check/): one JSON per switch row (benchmarks/step.py --json) and a log.
+#
+#   OUT=gpu-check bash benchmarks/gpu_check.sh           # on a CUDA machine (about 8 minutes)
+#   SMOKE=1 bash benchmarks/gpu_check.sh                 # the same steps, tiny, on the CPU
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-gpu-check}"
+mkdir -p "$OUT"
+PY="${PY:-.venv/bin/python}"
+DCKD="${DCKD:-.venv/bin/dckd}"
+LOG="$OUT/gpu_check.log"
+if [ "${SMOKE:-0}" = 1 ]; then
+  SIZE=(--batch 1 --patch 16 --steps 1 --methods logits,dckd --encoders imagenet-size --quick)
+  ITERS=4
+  LIMIT=600
+else
+  SIZE=(--batch 16 --patch 48 --steps 5 --methods logits,dckd --encoders imagenet-size --quick)
+  ITERS=40
+  LIMIT=240
+fi
+say() { echo "== $*" | tee -a "$LOG"; }
+
+say "machine"
+{ nvidia-smi || true; "$PY" -c "import torch; print(torch.__version__, torch.cuda.is_available())"; } >>"$LOG" 2>&1
+
+# Each row: a name and the switches it adds (on CUDA tf32 and cudnn.benchmark default on).
+ROWS=(
+  "plain|--set runtime.tf32=false --set runtime.cudnn_benchmark=false --set optim.fused=false"
+  "defaults|"
+  "bf16|--precision bf16"
+  "bf16-channels-last|--precision bf16 --set runtime.channels_last=true"
+  "bf16-frozen-bf16|--precision bf16 --set runtime.frozen_bf16=true"
+  "bf16-compile|--precision bf16 --set runtime.compile=[student,teacher,encoder]"
+)
+for row in "${ROWS[@]}"; do
+  name="${row%%|*}"
+  read -r -a extra <<<"${row#*|}"
+  say "step benchmark: $name ${extra[*]:-}"
+  timeout "$LIMIT" "$PY" benchmarks/step.py "${SIZE[@]}" "${extra[@]}" --json "$OUT/step-$name.json" >>"$LOG" 2>&1 \
+    || say "FAILED: step benchmark $name (exit $?)"
+done
+
+say "GPU tests"
+timeout "$LIMIT" "$PY" -m pytest -q tests/gpu >>"$LOG" 2>&1 || say "FAILED: tests/gpu (exit $?)"
+
+say "bf16 + compile dckd run on built-in data, then resumed"
+RUN="$OUT/bf16-compile-run"
+rm -rf "$RUN"
+SETS=(--set runtime.mixed_precision=bf16 --set "runtime.compile=[student]" --set runtime.save_every=2)
+timeout "$LIMIT" "$DCKD" distill --preset demo --method dckd --iters "$((ITERS / 2))" --output "$RUN" "${SETS[@]}" -q \
+  >>"$LOG" 2>&1 || say "FAILED: the first half (exit $?)"
+timeout "$LIMIT" "$DCKD" distill --output "$RUN" --resume --iters "$ITERS" -q >>"$LOG" 2>&1 \
+  || say "FAILED: the resume (exit $?)"
+grep -c '"iter"' "$RUN/metrics.jsonl" >>"$LOG" 2>&1 || true
+
+say "summary"
+"$PY" - "$OUT" <<'PYEOF' | tee -a "$LOG"
+import json, sys
+from pathlib import Path
+for path in sorted(Path(sys.argv[1]).glob("step-*.json")):
+    record = json.loads(path.read_text())
+    rows = ", ".join(f"{k}: {v['sec_per_iter']:.3f} s, {v['gflop'] / v['sec_per_iter'] / 1000:.1f} TFLOP/s, "
+                     f"peak {v['peak_mem_mb'] or 0:.0f} MB" for k, v in record["methods"].items())
+    print(f"{path.stem}: {record['device']}: {rows}")
+PYEOF
