@@ -140,7 +140,7 @@ def score_run(run: CellRun, peak_mb: float | None) -> dict[str, Any]:
     s = run.settings
     folder = RunFolder(run.folder)
     spec = s.student
-    choice = ModelChoice(arch=spec.arch, size=spec.size, checkpoint=folder.weights("last"))
+    choice = ModelChoice(arch=spec.arch, size=spec.size, checkpoint=folder.weights("last"), options=spec.options)
     resolved = resolve_model(choice, s)
     benches = [load_benchmark(name, s.task, s.scale, s.data.root, s.data.lr_source) for name in s.data.test]
     device = run_device(s)

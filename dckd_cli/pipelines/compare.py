@@ -64,8 +64,8 @@ def _run_teacher(choices: list[ModelChoice]) -> ModelChoice | None:
             continue
         t = RunFolder(choice.run).read_settings().teacher
         if t.checkpoint is not None and Path(t.checkpoint).is_file():
-            return ModelChoice(arch=t.arch, size=t.size, checkpoint=Path(t.checkpoint))
-        return ModelChoice(arch=t.arch, size=t.size) if t.size == "teacher" else None
+            return ModelChoice(arch=t.arch, size=t.size, checkpoint=Path(t.checkpoint), options=t.options)
+        return ModelChoice(arch=t.arch, size=t.size, options=t.options) if t.size == "teacher" else None
     return None
 
 

@@ -101,7 +101,9 @@ def run_demo(
     t = base.teacher
     choices = {
         reference_for(base.task): ModelChoice(arch=reference_for(base.task)),
-        "teacher": ModelChoice(arch=None if t.arch == "auto" else t.arch, size=t.size, checkpoint=t.checkpoint),
+        "teacher": ModelChoice(
+            arch=None if t.arch == "auto" else t.arch, size=t.size, checkpoint=t.checkpoint, options=t.options
+        ),
         "warm-up": ModelChoice(run=root / "warmup"),
         **{method: ModelChoice(run=folder) for method, folder in folders.items()},
     }

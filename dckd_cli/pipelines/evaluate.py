@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -33,6 +34,7 @@ class ModelChoice:
     checkpoint: Path | None = None
     run: Path | None = None
     weights: str = "last"  # for a run: last (final EMA, default), best (best validation EMA), student (online)
+    options: dict[str, Any] = field(default_factory=dict)  # the architecture's constructor options
 
 
 @dataclass
@@ -77,7 +79,9 @@ def resolve_model(choice: ModelChoice, settings: RunSettings) -> ResolvedModel:
         raise CheckpointError("nothing to evaluate: pass --model ARCH, --checkpoint FILE or --run DIR")
     require_weights(arch, choice.size, choice.checkpoint, "--checkpoint")
     official = arch not in REFERENCE_ARCHS and choice.checkpoint is None
-    model = build_with_weights(arch, choice.size, scale, task, choice.checkpoint, official=official)
+    model = build_with_weights(
+        arch, choice.size, scale, task, choice.checkpoint, official=official, options=choice.options
+    )
     if arch in REFERENCE_ARCHS:
         label = arch
     elif choice.checkpoint is not None:

@@ -132,3 +132,15 @@ def test_bad_axis_fails_before_any_cell(tmp_path: Path, tiny_overrides, extra, m
     result = runner.invoke(app, ["ablate", "--preset", "demo", *sets, *extra, "--output", str(out)])
     assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_an_ablation_over_a_student_outside_the_table(tmp_path: Path, tiny_overrides):
+    """The grid's cells carry the student's family and options; a warm start and every cell use them."""
+    overrides = [*tiny_overrides, "student.arch=Compact", "student.options={num_feat: 8, num_conv: 2}"]
+    plan = _plan(tmp_path / "abl", overrides, [parse_axis("lambda-dcl", "0.1")], seeds=(0,), warm_iters=2)
+    assert all(
+        r.settings.student.arch == "Compact" and r.settings.student.options == {"num_feat": 8, "num_conv": 2}
+        for r in plan.runs
+    )
+    run_ablation(plan, make_sink=lambda label: None, say=lambda text: None)
+    assert all((r.folder / "scores.json").is_file() for r in plan.runs)
