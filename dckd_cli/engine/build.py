@@ -81,7 +81,7 @@ def build_models(settings: RunSettings, needs_teacher: bool) -> tuple[nn.Module,
     student = build_with_weights(s.arch, s.size, scale, task, s.checkpoint, False, s.options, "student.arch")
     teacher = None
     if needs_teacher:
-        teacher = build_teacher(t.arch, t.size, settings.scale, settings.task, t.checkpoint, t.options)
+        teacher = build_teacher(t.arch, t.size, scale, task, t.checkpoint, t.options)
     for role, model in (("student", student), ("teacher", teacher)):
         if model is not None:
             check_patch_sizes(settings, model, role)
@@ -93,9 +93,7 @@ def check_patch_sizes(settings: RunSettings, model: nn.Module, role: str) -> Non
     than the smallest input it takes (the table's families are checked with the settings)."""
     multiple, minimum = input_needs(model)
     arch = getattr(settings, role).arch
-    patches = {"data.patch_size": settings.data.patch_size}
-    patches |= {f"data.progressive[{k}].patch": st.patch for k, st in enumerate(settings.data.progressive)}
-    for key, patch in patches.items():
+    for key, patch in settings.data.patch_sides().items():
         if patch % multiple or patch < minimum:
             fit = max(minimum + (-minimum) % multiple, patch + (-patch) % multiple)
             raise BuildError(
@@ -120,9 +118,7 @@ def build_run(settings: RunSettings, folder: Path | None = None) -> Run:
     optimizer = build_optimizer(student, s.optim, fused=fused_step(s, accelerator.device))
     scheduler = build_scheduler(optimizer, s.optim)
     sources = training_loaders(s.data.train, s.task, s.scale, s.data.root, s.data.skip_bad_images)
-    patches = {"data.patch_size": s.data.patch_size}
-    patches |= {f"data.progressive[{k}].patch": stage.patch for k, stage in enumerate(s.data.progressive)}
-    check_patches_fit(sources, patches)
+    check_patches_fit(sources, s.data.patch_sides())
     val_bench = load_benchmark(s.data.val, s.task, s.scale, s.data.root, s.data.lr_source)
     if s.data.val_limit is not None:
         val_bench = replace(val_bench, pairs=val_bench.pairs[: s.data.val_limit])

@@ -29,6 +29,7 @@ class CollapseGuard:
     reference: Callable[[], tuple[str, float]]  # the reference row's name and PSNR (computed once, when needed)
     best: tuple[float, int] | None = None  # the best validation PSNR and its iteration
     warned: bool = False
+    reference_row: tuple[str, float] | None = None  # ``reference()``, once computed
 
     def check(self, iteration: int, psnr: float, terms: dict[str, float]) -> str | None:
         """The warning for this validation, the first time the run looks collapsed (else None)."""
@@ -42,7 +43,9 @@ class CollapseGuard:
         if best is not None and psnr < best[0] - g.margin_db:
             why = f"fell {best[0] - psnr:.2f} dB from the run's best ({best[0]:.2f} dB at iteration {best[1]})"
         elif iteration >= max(g.warmup * self.settings.optim.iters, g.min_iters):
-            name, reference = self.reference()
+            if self.reference_row is None:
+                self.reference_row = self.reference()
+            name, reference = self.reference_row
             if psnr < reference - g.margin_db:
                 why = f"is {reference - psnr:.2f} dB below the {name} row on the same images ({reference:.2f} dB)"
         if why is None:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from dckd_cli.errors import DckdError
+from dckd_cli.models.families import dummy_side
 
 
 class TapError(DckdError):
@@ -55,9 +56,7 @@ def derived_taps(model: nn.Module, needs: tuple[int, int] = (1, 0)) -> list[str]
     reconstruction or upsampling); when no top-level
     module does (a body held in a ModuleList), the last such module at any depth. Found by one
     forward pass on a small input; ``needs``: the input multiple and minimum side."""
-    multiple, minimum = needs
-    side = max(16, minimum, multiple)
-    side += (-side) % multiple
+    side = dummy_side(*needs)
     seen: list[tuple[str, object]] = []
     shuffled: set[int] = set()  # tensors an upsampler's PixelShuffle rearranged: not body features
 

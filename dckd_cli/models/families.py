@@ -197,14 +197,14 @@ def build_family(name: str, options: dict[str, Any], scale: int, where: str) -> 
 def describe(model: nn.Module, label: str, scale: int, where: str) -> Built:
     """Ask spandrel what ``model`` is (from its weights): refuse a purpose or scale the run cannot
     use; the input multiple and minimum it needs."""
-    from spandrel import ModelLoader, UnsupportedModelError
+    from spandrel import ModelLoader
 
     _supports()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             descriptor = ModelLoader().load_from_state_dict(model.state_dict())
-    except (UnsupportedModelError, Exception):  # noqa: BLE001 - spandrel cannot tell: trust the dummy check
+    except Exception:  # noqa: BLE001 - unrecognised, or recognised but not buildable: trust the dummy check
         return Built(model)
     purpose = getattr(descriptor, "purpose", None)
     if purpose not in PURPOSES:
@@ -250,12 +250,18 @@ def build_user(arch: str, options: dict[str, Any], scale: int, where: str) -> Bu
     return Built(model, multiple)
 
 
+def dummy_side(multiple: int, minimum: int = 0) -> int:
+    """The side of the small square input a network is tried on: at least 16 and its minimum,
+    a multiple of what it pads to."""
+    side = max(16, minimum, multiple)
+    return side + (-side) % multiple
+
+
 @torch.no_grad()
 def check_on_dummy(built: Built, scale: int, label: str, where: str) -> None:
     """Run the network once on a small RGB input in [0, 1]: it must give a finite RGB output
     ``scale`` times larger, or the run is refused before it starts."""
-    side = max(16, built.minimum, built.multiple)
-    side += (-side) % built.multiple
+    side = dummy_side(built.multiple, built.minimum)
     x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
     model = built.model
     was_training = model.training

@@ -93,6 +93,11 @@ class DataSettings(Section):
             raw = {**raw, **first}
         return raw
 
+    def patch_sides(self) -> dict[str, int]:
+        """Every training patch side, by the setting that names it (each progressive stage's too)."""
+        sides = {"data.patch_size": self.patch_size}
+        return sides | {f"data.progressive[{k}].patch": stage.patch for k, stage in enumerate(self.progressive)}
+
     @model_validator(mode="after")
     def _stages_in_order(self) -> DataSettings:
         untils = [stage.until for stage in self.progressive]
@@ -298,9 +303,7 @@ class RunSettings(Section):
                     f"{role}.arch '{arch}' does not fit task '{self.task}'; choose from {', '.join(allowed)}"
                 )
             multiple = pad_multiple(arch)
-            patches = [("data.patch_size", self.data.patch_size)]
-            patches += [(f"data.progressive[{k}].patch", st.patch) for k, st in enumerate(self.data.progressive)]
-            for key, patch in patches:
+            for key, patch in self.data.patch_sides().items():
                 if patch % multiple:
                     raise ValueError(
                         f"{key} {patch} is not a multiple of {multiple}, which {role}.arch '{arch}' needs; "

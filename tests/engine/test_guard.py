@@ -54,3 +54,11 @@ def test_the_guard_advice_for_a_contrastive_term_and_off(tiny_settings):
     assert "method.encoder.checkpoint" in message
     settings.guard.action = "off"
     assert CollapseGuard(settings, lambda: ("bicubic", 99.0)).check(12, 1.0, {}) is None
+
+
+def test_the_reference_row_is_computed_once(tiny_settings):
+    calls = []
+    settings = tiny_settings("logits", iters=10, **{"guard.min_iters": 0})
+    guard = CollapseGuard(settings, lambda: calls.append(1) or ("bicubic", 20.0))
+    assert guard.check(5, 30.0, {}) is None and guard.check(7, 30.5, {}) is None
+    assert calls == [1]
