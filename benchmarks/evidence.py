@@ -13,6 +13,9 @@ from safetensors.torch import save_file
 from dckd_cli.atomic import atomic_path
 
 DATASETS = ("Set5", "Set14")
+# Every evidence cell ran in contiguous memory (before channels-last became the CPU default);
+# pinned in each cell's changes, so a rerun or a resumed cell repeats the recorded runs.
+PINNED: dict[str, object] = {"runtime.channels_last": False}
 READING = "## Reading"  # a report's hand-written part starts here and survives regeneration
 
 

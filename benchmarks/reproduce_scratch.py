@@ -34,7 +34,7 @@ from pathlib import Path
 
 import evidence
 import torch
-from evidence import DATASETS, mean_std, protocol_overrides, save_random_encoder
+from evidence import DATASETS, PINNED, mean_std, protocol_overrides, save_random_encoder
 from torch import nn
 
 from dckd_cli.deploy.student_file import StudentInfo, save_student
@@ -64,13 +64,13 @@ def main_cells(root: Path, shared: Path, star: bool) -> dict[str, dict[str, obje
     for method in ("dckd", "dckd-star") if star else ("dckd",):
         for kind in ENCODERS:
             cells[f"{method}-{kind}"] = {"method.name": method, **encoder_changes(kind, root, shared)}
-    return cells
+    return {name: {**changes, **PINNED} for name, changes in cells.items()}
 
 
 def ablation_cells(root: Path, shared: Path, iters: int) -> dict[str, tuple[str, dict[str, object]]]:
     """name -> (what it changes, settings); each is dckd with the pretrained encoder unless named."""
-    tae = {"method.name": "dckd", **encoder_changes("taesana", root, shared)}
-    vq = {"method.name": "dckd"}
+    tae = {"method.name": "dckd", **encoder_changes("taesana", root, shared), **PINNED}
+    vq = {"method.name": "dckd", **PINNED}
     return {
         "vqgan-dcr-only": ("VQGAN, DMM off (λ_ce = 0)", {**vq, "method.weights.ce": 0.0}),
         "vqgan-dmm-only": ("VQGAN, DCR off (λ_dcl = 0)", {**vq, "method.weights.dcl": 0.0}),

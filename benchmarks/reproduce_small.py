@@ -27,7 +27,7 @@ from pathlib import Path
 
 import evidence
 import torch
-from evidence import DATASETS, mean_std, protocol_overrides, save_random_encoder
+from evidence import DATASETS, PINNED, mean_std, protocol_overrides, save_random_encoder
 
 from dckd_cli.atomic import atomic_path
 from dckd_cli.data.benchmarks import load_benchmark
@@ -120,6 +120,7 @@ def grid_cells(args: argparse.Namespace, root: Path) -> list[Cell]:
 
     def cell(name: str, method: str, seeds_: tuple[int, ...] | None, iters: int, extra: dict) -> Cell:
         changes = {"method.name": method, "optim.iters": iters, "method.dcl.history.steps": history_steps(args, iters)}
+        changes |= PINNED
         return Cell(name, changes | extra, {"run": name}, seeds=seeds_)
 
     cells = []

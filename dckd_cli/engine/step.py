@@ -72,7 +72,7 @@ class Stepper:
     def __init__(self, run: Run, batches: DataLoader | None = None):
         self.run = run
         acc, s = run.accelerator, run.settings
-        self.memory_format = memory_format(s)
+        self.memory_format = memory_format(s, acc.device)
         self._switch_networks()
         student = compiled(run.student, "student", s)  # shares run.student's weights (saved and averaged)
         if batches is None:
@@ -89,7 +89,7 @@ class Stepper:
         """channels_last and torch.compile on the networks ``runtime`` names (before the first step)."""
         run, s = self.run, self.run.settings
         res = run.method.resources
-        if s.runtime.channels_last:
+        if self.memory_format is torch.channels_last:
             for network in (run.student, run.ema.model, res.teacher, *res.networks()):
                 if network is not None:
                     network.to(memory_format=self.memory_format)

@@ -1,8 +1,8 @@
 """The speed switches of a run (``runtime.*``, ``optim.fused``), applied where it is built.
 
 An empty switch takes its device default: on CUDA TF32, cuDNN benchmark (unless the run is
-deterministic) and the fused optimiser step; on the CPU none of them. ``channels_last`` and
-``compile`` are off unless asked for. A network that torch.compile cannot compile fails at
+deterministic) and the fused optimiser step; on the CPU none of them, but channels-last memory
+(measured faster there). ``compile`` is off unless asked for. A network that torch.compile cannot compile fails at
 its first step with one line naming ``runtime.compile`` (``engine/step.py``).
 """
 
@@ -39,8 +39,13 @@ def fused_step(settings: RunSettings, device: torch.device) -> bool:
     return on_cuda(device) if settings.optim.fused is None else settings.optim.fused
 
 
-def memory_format(settings: RunSettings) -> torch.memory_format:
-    return torch.channels_last if settings.runtime.channels_last else torch.contiguous_format
+def memory_format(settings: RunSettings, device: torch.device) -> torch.memory_format:
+    """channels-last when ``runtime.channels_last`` asks for it; empty: on the CPU, where oneDNN's
+    convolutions run faster in it (docs/performance.md), and not on CUDA."""
+    wanted = settings.runtime.channels_last
+    if wanted is None:
+        wanted = not on_cuda(device)
+    return torch.channels_last if wanted else torch.contiguous_format
 
 
 def compiled(network: nn.Module, name: str, settings: RunSettings) -> nn.Module:

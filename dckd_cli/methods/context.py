@@ -80,9 +80,14 @@ class StepContext:
 
     @cached_property
     def anchor(self) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """Encoder features (levels of ``dcl``) and latents (for ``ce``) of the student output: with graph."""
+        """Encoder features (levels of ``dcl``) and latents (for ``ce``) of the student output: with
+        graph; with ``recompute``, only its input is kept and the pass runs again in the backward."""
         encoder = self.resources.encoder
         assert encoder is not None
+        if encoder.recompute and torch.is_grad_enabled() and self.student_out.requires_grad:
+            from torch.utils.checkpoint import checkpoint
+
+            return checkpoint(encoder.network, self.student_out, encoder.levels, encoder.latents, use_reentrant=False)
         return encoder.network(self.student_out, encoder.levels, latents=encoder.latents)
 
     @cached_property

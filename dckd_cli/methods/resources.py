@@ -25,12 +25,14 @@ NegativeSource = Callable[[torch.Tensor, Callable[[], torch.Tensor]], torch.Tens
 @dataclass
 class EncoderResource:
     """The frozen feature encoder and what one pass of it computes: the levels ``dcl`` taps
-    (empty when it is off) with their weights, and whether ``ce``'s latents are needed."""
+    (empty when it is off) with their weights, whether ``ce``'s latents are needed, and whether
+    the anchor's pass is recomputed in the backward (``method.encoder.recompute``)."""
 
     network: nn.Module
     levels: tuple[int, ...]
     layer_weights: list[float]
     latents: bool
+    recompute: bool = False
 
     @property
     def codebook(self) -> torch.Tensor:

@@ -27,7 +27,9 @@ from dckd_cli.settings.schema import RunSettings
 DEMO_TEACHER_ITERS: dict[str, int] = {"sr": 1000, "deblur": 3000, "derain": 1000}
 # Bumped when a built-in stand-in changes, so a teacher cached for older inputs is not reused.
 STAND_IN_VERSIONS = {"bicubic": 1, "motion-blur": 2, "rain": 1}
-DEMO_TEACHER_OVERRIDES = {"optim.lr": 1e-3, "data.batch_size": 16}
+# channels-last off: the packaged teachers were trained in contiguous memory, and a rebuild
+# (benchmarks/demo_teachers.py --check) repeats them.
+DEMO_TEACHER_OVERRIDES = {"optim.lr": 1e-3, "data.batch_size": 16, "runtime.channels_last": False}
 SinkFactory = Callable[[str], ProgressSink | None]
 
 

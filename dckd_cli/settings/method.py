@@ -57,6 +57,11 @@ class EncoderSettings(Section):
         description="weight per tapped level; empty: the released [1/32, 1/16, 1/8, 1/4, 1], its last entries "
         "for an encoder with fewer levels",
     )
+    recompute: bool = Field(
+        default=False,
+        description="activation checkpointing of the student output's encoder pass: its activations are "
+        "recomputed in the backward instead of kept (less memory, one more encoder forward per step)",
+    )
 
     @model_validator(mode="after")
     def _same_length(self) -> EncoderSettings:

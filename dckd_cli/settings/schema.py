@@ -185,9 +185,10 @@ class RuntimeSettings(Section):
         default="auto", description="auto: what Accelerate finds (GPUs when present); cpu: the CPU even with a GPU"
     )
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    channels_last: bool = Field(
-        default=False,
-        description="networks and inputs in channels-last memory format (faster convolutions on many GPUs)",
+    channels_last: bool | None = Field(
+        default=None,
+        description="networks and inputs in channels-last memory format; empty: on with the CPU (faster "
+        "convolutions there, docs/performance.md), off with CUDA",
     )
     compile: list[Literal["student", "teacher", "encoder", "history"]] = Field(
         default_factory=list, description="networks to run through torch.compile, e.g. [student, teacher]"

@@ -40,8 +40,9 @@ def _terms(settings, dtype: torch.dtype = torch.float64) -> dict[str, float]:  #
     ],
 )
 def test_each_switch_keeps_the_terms_and_the_gradient(dckd_settings, switch):
-    plain = _terms(dckd_settings("dckd-star"))
-    switched = _terms(dckd_settings("dckd-star", overrides=switch))
+    contiguous = ("runtime.channels_last=false",)  # the CPU default is channels-last
+    plain = _terms(dckd_settings("dckd-star", overrides=contiguous))
+    switched = _terms(dckd_settings("dckd-star", overrides=(*contiguous, *switch)))
     assert switched.keys() == plain.keys()
     for key, value in plain.items():
         assert switched[key] == pytest.approx(value, rel=1e-6), key  # the golden test's tolerance
@@ -64,6 +65,20 @@ def test_a_compiled_run_resumes_bitwise(tmp_path: Path, dckd_settings):
     a, b = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "part")
     assert not any(k.startswith("_orig_mod") for k in a.student)  # checkpoints do not depend on the switch
     assert all(torch.equal(a.student[k], b.student[k]) for k in a.student)
+
+
+def test_channels_last_is_the_cpu_default_and_contiguous_on_request(dckd_settings):
+    from dckd_cli.engine.switches import memory_format
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    default, off = dckd_settings("dckd"), dckd_settings("dckd", overrides=("runtime.channels_last=false",))
+    assert memory_format(default, cpu) is torch.channels_last
+    assert memory_format(default, cuda) is torch.contiguous_format
+    assert memory_format(off, cpu) is torch.contiguous_format
+    run = build_run(default)
+    Stepper(run)
+    conv = next(m for m in run.method.resources.encoder.network.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
 
 
 def test_a_compile_failure_is_one_line_naming_the_switch(dckd_settings):
