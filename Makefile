@@ -23,6 +23,7 @@ test: install
 bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/data.py --quick
+	$(PY) benchmarks/memory_format.py
 	mkdir -p runs && $(PY) benchmarks/step.py --quick --json runs/bench-step.json
 
 lint: install

@@ -35,6 +35,7 @@ ROWS=(
   "bf16-channels-last|--precision bf16 --set runtime.channels_last=true"
   "bf16-frozen-bf16|--precision bf16 --set runtime.frozen_bf16=true"
   "bf16-compile|--precision bf16 --set runtime.compile=[student,teacher,encoder]"
+  "bf16-recompute|--precision bf16 --set method.encoder.recompute=true"
 )
 for row in "${ROWS[@]}"; do
   name="${row%%|*}"

@@ -18,8 +18,10 @@ import argparse
 import copy
 import json
 import platform
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -28,7 +30,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from dckd_cli.engine.build import Run, build_run
-from dckd_cli.engine.step import Stepper, synthetic_batches, time_steps
+from dckd_cli.engine.memory import saved_for_backward
+from dckd_cli.engine.step import Stepper, step_clock, synthetic_batches, time_steps
 from dckd_cli.losses.contrastive import contrastive_loss
 from dckd_cli.losses.distribution import distribution_loss
 from dckd_cli.methods.negatives import HistoryNegatives, negative_inputs
@@ -112,10 +115,11 @@ def peak_mb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
-def reference_dckd(run: Run, steps: int) -> tuple[float, float, float]:
+def reference_dckd(run: Run) -> tuple[Callable[[], float], float, float]:
     """A straightforward DCKD step (student, teacher, history negatives, encoder, the losses,
-    backward, Adam, EMA), written without the engine: seconds per step, its first loss, and
-    the engine's first loss on the same weights, inputs and negatives."""
+    backward, Adam, EMA) written without the engine, in plain contiguous memory: a function
+    taking one step and returning its seconds, its first loss, and the engine's first loss on
+    the same weights, inputs and negatives."""
     s, device = run.settings, run.accelerator.device
     res = run.method.resources
     student, teacher, encoder = run.student.to(device), res.teacher, res.encoder
@@ -152,6 +156,15 @@ def reference_dckd(run: Run, steps: int) -> tuple[float, float, float]:
                 e.lerp_(p, 1 - s.optim.ema_decay)
         return loss.detach()
 
+    def timed() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        began = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - began
+
     start = copy.deepcopy(student.state_dict())
     student.eval()  # the check without stochastic depth (SwinIR draws it in training mode)
     with torch.no_grad():
@@ -160,17 +173,47 @@ def reference_dckd(run: Run, steps: int) -> tuple[float, float, float]:
     first = float(step())
     student.load_state_dict(start)
     student.train()
-    times = []
-    for i in range(steps + 1):
+    return timed, first, engine_loss
+
+
+def interleaved(engine: Callable[[], float], reference: Callable[[], float], rounds: int) -> dict[str, float]:
+    """Engine and reference steps taken in turn (one warm-up each), so a change in the machine's
+    speed falls on both: their medians and the median of the per-round ratio."""
+    engine(), reference()
+    pairs = [(engine(), reference()) for _ in range(rounds)]
+    return {
+        "engine": statistics.median(e for e, _ in pairs),
+        "reference": statistics.median(r for _, r in pairs),
+        "ratio": statistics.median(e / r for e, r in pairs),
+    }
+
+
+def saved_mb(run: Run) -> float:
+    """MB of activations one training step's graph keeps for its backward (any device)."""
+    stepper = Stepper(run)
+    lq, gt = next(synthetic_batches(run))
+    with saved_for_backward() as saved:
+        _, loss = stepper._forward(lq, gt)
+    del loss
+    return saved.mb
+
+
+def memory_rows(args: argparse.Namespace, encoder: Path, teacher: Path) -> dict[str, dict[str, float]]:
+    """dckd's activations kept for the backward at ``--memory-batch``, with and without
+    ``method.encoder.recompute`` (one forward each: no timing)."""
+    rows = {}
+    for recompute in (False, True):
+        wide = argparse.Namespace(**{**vars(args), "batch": args.memory_batch})
+        wide.set = [*args.set, f"method.encoder.recompute={str(recompute).lower()}"]
+        run = build_run(settings_for("swinir-x4", "dckd", encoder, teacher, wide))
+        label = f"swinir-x4/dckd/imagenet-size/batch-{args.memory_batch}" + ("/recompute" if recompute else "")
+        device = run.accelerator.device
         if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        began = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i:
-            times.append(time.perf_counter() - began)
-    return sorted(times)[len(times) // 2], first, engine_loss
+            torch.cuda.reset_peak_memory_stats(device)
+        rows[label] = {"saved_mb": saved_mb(run), "peak_mem_mb": peak_mb(device)}
+        print(f"{label}: {rows[label]['saved_mb']:.0f} MB kept for the backward", flush=True)
+        del run
+    return rows
 
 
 def main() -> None:
@@ -185,8 +228,16 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="a settings override for every row (switches)")
     parser.add_argument("--methods", default=None, help="comma-separated subset of the methods")
     parser.add_argument("--encoders", default=None, help="comma-separated subset: compact, imagenet-size, tiny-ae-size")
+    parser.add_argument(
+        "--memory-batch",
+        type=int,
+        default=None,
+        help="also dckd's activations at this batch, with and without recompute (default: 16, none with --quick)",
+    )
     args = parser.parse_args()
     args.batch = args.batch or (2 if args.quick else 16)
+    if args.memory_batch is None and not args.quick:
+        args.memory_batch = 16
     steps = args.steps or (2 if args.quick else 5)
     pairs = ["swinir-x4"] if args.quick else list(PAIRS)
     record: dict[str, object] = {"device": "", "setting": {}, "methods": {}, "reference_dckd": {}}
@@ -212,23 +263,36 @@ def main() -> None:
                 device = run.accelerator.device
                 record["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
                 flops = gflop(run)
+                kept = saved_mb(run)
                 if device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(device)
-                seconds = time_steps(run, steps)
-                record["methods"][label] = {"sec_per_iter": seconds, "gflop": flops, "peak_mem_mb": peak_mb(device)}
-                print(f"{label}: {seconds:.3f} s/step, {flops:.1f} GFLOP", flush=True)
-                if method == "dckd":
+                if method != "dckd":
+                    seconds = time_steps(run, steps)
+                else:  # timed in turn with the reference step
                     fresh = build_run(settings_for(pair, method, encoders.get(enc) if enc else None, teacher, args))
-                    ref_s, ref_loss, engine_loss = reference_dckd(fresh, steps)
+                    reference, ref_loss, engine_loss = reference_dckd(fresh)
                     exact = args.precision == "no" and not fresh.settings.runtime.frozen_bf16
                     if exact:  # the reference runs in full precision: the same losses, to 1e-5
                         assert abs(ref_loss - engine_loss) <= 1e-5 * max(1.0, abs(engine_loss)), (ref_loss, engine_loss)
+                    turns = interleaved(step_clock(run), reference, steps)
+                    seconds = turns["engine"]
                     record["reference_dckd"][label] = {
-                        "sec_per_iter": ref_s,
+                        "sec_per_iter": turns["reference"],
+                        "ratio": turns["ratio"],
                         "loss": ref_loss,
                         "engine_loss": engine_loss,
                     }
-                    print(f"{label}: reference {ref_s:.3f} s/step (dckd x{seconds / ref_s:.2f})", flush=True)
+                    ratio = turns["ratio"]
+                    print(f"{label}: reference {turns['reference']:.3f} s/step (dckd x{ratio:.2f})", flush=True)
+                record["methods"][label] = {
+                    "sec_per_iter": seconds,
+                    "gflop": flops,
+                    "peak_mem_mb": peak_mb(device),
+                    "saved_mb": kept,
+                }
+                print(f"{label}: {seconds:.3f} s/step, {flops:.1f} GFLOP, {kept:.0f} MB kept for backward", flush=True)
+            if args.memory_batch and pair == "swinir-x4":
+                record["memory"] = memory_rows(args, encoders["imagenet-size"], teacher)
     record["setting"] = {
         "batch": args.batch,
         "patch": args.patch,
@@ -237,18 +301,20 @@ def main() -> None:
         "set": args.set,
     }
     print(f"\ndevice: {record['device']}, torch {torch.__version__}, batch {args.batch}, patch {args.patch}")
-    print("| row | s / step | GFLOP | time / logits | FLOP / logits | peak MB |")
-    print("|---|---|---|---|---|---|")
+    print("| row | s / step | GFLOP | time / logits | FLOP / logits | kept for backward MB | peak MB |")
+    print("|---|---|---|---|---|---|---|")
     for label, r in record["methods"].items():
         base = record["methods"].get(label.split("/")[0] + "/logits", r)
         peak = "" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
         print(
             f"| {label} | {r['sec_per_iter']:.3f} | {r['gflop']:.1f} | {r['sec_per_iter'] / base['sec_per_iter']:.2f} "
-            f"| {r['gflop'] / base['gflop']:.2f} | {peak} |"
+            f"| {r['gflop'] / base['gflop']:.2f} | {r['saved_mb']:.0f} | {peak} |"
         )
     for label, r in record["reference_dckd"].items():
-        mine = record["methods"][label]["sec_per_iter"]
-        print(f"{label}: the engine's step is {mine / r['sec_per_iter']:.2f}x the reference step's time")
+        print(f"{label}: the engine's step is {r['ratio']:.2f}x the reference step's time (steps in turn)")
+    for label, r in record.get("memory", {}).items():
+        peak = "" if r["peak_mem_mb"] is None else f", peak {r['peak_mem_mb']:.0f} MB"
+        print(f"{label}: {r['saved_mb']:.0f} MB kept for the backward{peak}")
     if args.json:
         args.json.write_text(json.dumps(record, indent=2) + "\n")
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader
 
 from dckd_cli.engine.build import Run
-from dckd_cli.engine.switches import SwitchError, compiled, memory_format
+from dckd_cli.engine.switches import SwitchError, channels_last, compiled
 from dckd_cli.errors import DckdError
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class Stepper:
     def __init__(self, run: Run, batches: DataLoader | None = None):
         self.run = run
         acc, s = run.accelerator, run.settings
-        self.memory_format = memory_format(s, acc.device)
+        self.channels_last_input = channels_last(run.student, s, acc.device)
         self._switch_networks()
         student = compiled(run.student, "student", s)  # shares run.student's weights (saved and averaged)
         if batches is None:
@@ -86,13 +87,13 @@ class Stepper:
         self.checkpoint_at: int | None = None  # the iteration of the run's last checkpoint (messages)
 
     def _switch_networks(self) -> None:
-        """channels_last and torch.compile on the networks ``runtime`` names (before the first step)."""
+        """channels-last memory and torch.compile on the networks ``runtime`` names (before the first step)."""
         run, s = self.run, self.run.settings
         res = run.method.resources
-        if self.memory_format is torch.channels_last:
-            for network in (run.student, run.ema.model, res.teacher, *res.networks()):
-                if network is not None:
-                    network.to(memory_format=self.memory_format)
+        device = run.accelerator.device
+        for network in (run.student, run.ema.model, res.teacher, *res.networks()):
+            if network is not None and channels_last(network, s, device):
+                network.to(memory_format=torch.channels_last)
         if res.teacher is not None:
             res.teacher = compiled(res.teacher, "teacher", s)
         if res.encoder is not None:
@@ -102,7 +103,7 @@ class Stepper:
 
     def _forward(self, lq: torch.Tensor, gt: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The student's restoration and the method's weighted terms, under the step's autocast."""
-        if self.memory_format is torch.channels_last:
+        if self.channels_last_input:
             lq = lq.contiguous(memory_format=torch.channels_last)
         with self.run.accelerator.autocast():
             out = self.student(lq)
@@ -194,26 +195,37 @@ def synthetic_batches(run: Run) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         yield lq, gt
 
 
-def time_steps(run: Run, steps: int = 2, batches: Iterable | None = None) -> float:
-    """Median seconds of an optimiser step of ``run`` (all its micro-batches), after one warm-up
-    step, on the run's device: the loop's own step. Changes the run's weights and state."""
+def step_clock(run: Run, batches: Iterable | None = None) -> Callable[[], float]:
+    """A function that takes one optimiser step of ``run`` (all its micro-batches; the loop's
+    own step) and returns its seconds on the run's device; a benchmark can interleave it with
+    other work. Changes the run's weights and state."""
     stepper = Stepper(run)
     device = run.accelerator.device
     source = iter(batches) if batches is not None else synthetic_batches(run)
     stepper.student.train()
-    times = []
-    for i in range(steps + 1):
+    done = 0
+
+    def step() -> float:
+        nonlocal done
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         began = time.perf_counter()
         while True:
             lq, gt = next(source)
-            stepper.micro_step(lq.to(device), gt.to(device), i)
+            stepper.micro_step(lq.to(device), gt.to(device), done)
             if run.accelerator.sync_gradients:
                 break
-        stepper.end_iteration(i + 1)
+        done += 1
+        stepper.end_iteration(done)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        if i:
-            times.append(time.perf_counter() - began)
-    return sorted(times)[len(times) // 2]
+        return time.perf_counter() - began
+
+    return step
+
+
+def time_steps(run: Run, steps: int = 2, batches: Iterable | None = None) -> float:
+    """Median seconds of an optimiser step of ``run`` after one warm-up step (``step_clock``)."""
+    step = step_clock(run, batches)
+    step()
+    return statistics.median(step() for _ in range(steps))

@@ -2,8 +2,9 @@
 
 An empty switch takes its device default: on CUDA TF32, cuDNN benchmark (unless the run is
 deterministic) and the fused optimiser step; on the CPU none of them, but channels-last memory
-(measured faster there). ``compile`` is off unless asked for. A network that torch.compile cannot compile fails at
-its first step with one line naming ``runtime.compile`` (``engine/step.py``).
+for convolutional networks (measured faster there). ``compile`` is off unless asked for. A
+network that torch.compile cannot compile fails at its first step with one line naming
+``runtime.compile`` (``engine/step.py``).
 """
 
 from __future__ import annotations
@@ -39,13 +40,23 @@ def fused_step(settings: RunSettings, device: torch.device) -> bool:
     return on_cuda(device) if settings.optim.fused is None else settings.optim.fused
 
 
-def memory_format(settings: RunSettings, device: torch.device) -> torch.memory_format:
-    """channels-last when ``runtime.channels_last`` asks for it; empty: on the CPU, where oneDNN's
-    convolutions run faster in it (docs/performance.md), and not on CUDA."""
+def convolutional(network: nn.Module) -> bool:
+    """Most of the network's weights are 2-d convolution kernels (RCAN, SPAN, a VQGAN or
+    tiny-autoencoder encoder), not linear layers (SwinIR, DCTLSA)."""
+    conv = sum(m.weight.numel() for m in network.modules() if isinstance(m, nn.Conv2d))
+    total = sum(p.numel() for p in network.parameters())
+    return total > 0 and conv > total / 2
+
+
+def channels_last(network: nn.Module, settings: RunSettings, device: torch.device) -> bool:
+    """Whether ``network`` runs in channels-last memory: as ``runtime.channels_last`` says; empty:
+    on the CPU for a convolutional network, where oneDNN's convolutions run faster in it (0.71x to
+    0.84x the time, docs/performance.md; a transformer such as SwinIR ran 5 % slower), and not
+    on CUDA."""
     wanted = settings.runtime.channels_last
     if wanted is None:
-        wanted = not on_cuda(device)
-    return torch.channels_last if wanted else torch.contiguous_format
+        return not on_cuda(device) and convolutional(network)
+    return wanted
 
 
 def compiled(network: nn.Module, name: str, settings: RunSettings) -> nn.Module:

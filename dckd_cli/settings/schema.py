@@ -187,8 +187,8 @@ class RuntimeSettings(Section):
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     channels_last: bool | None = Field(
         default=None,
-        description="networks and inputs in channels-last memory format; empty: on with the CPU (faster "
-        "convolutions there, docs/performance.md), off with CUDA",
+        description="networks and inputs in channels-last memory format; empty: on the CPU for the mostly "
+        "convolutional networks (faster there, docs/performance.md), off with CUDA",
     )
     compile: list[Literal["student", "teacher", "encoder", "history"]] = Field(
         default_factory=list, description="networks to run through torch.compile, e.g. [student, teacher]"

@@ -67,14 +67,17 @@ def test_a_compiled_run_resumes_bitwise(tmp_path: Path, dckd_settings):
     assert all(torch.equal(a.student[k], b.student[k]) for k in a.student)
 
 
-def test_channels_last_is_the_cpu_default_and_contiguous_on_request(dckd_settings):
-    from dckd_cli.engine.switches import memory_format
+def test_channels_last_is_the_cpu_default_for_convolutional_networks(dckd_settings):
+    from dckd_cli.engine.switches import channels_last
+    from dckd_cli.models.zoo import build_model
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     default, off = dckd_settings("dckd"), dckd_settings("dckd", overrides=("runtime.channels_last=false",))
-    assert memory_format(default, cpu) is torch.channels_last
-    assert memory_format(default, cuda) is torch.contiguous_format
-    assert memory_format(off, cpu) is torch.contiguous_format
+    rcan, swinir = build_model("rcan", "tiny", 2), build_model("swinir", "student", 2)
+    assert channels_last(rcan, default, cpu) and not channels_last(swinir, default, cpu)
+    assert not channels_last(rcan, default, cuda) and not channels_last(rcan, off, cpu)
+    on = dckd_settings("dckd", overrides=("runtime.channels_last=true",))
+    assert channels_last(swinir, on, cuda)
     run = build_run(default)
     Stepper(run)
     conv = next(m for m in run.method.resources.encoder.network.modules() if isinstance(m, torch.nn.Conv2d))
