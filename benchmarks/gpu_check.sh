@@ -65,6 +65,7 @@ from pathlib import Path
 for path in sorted(Path(sys.argv[1]).glob("step-*.json")):
     record = json.loads(path.read_text())
     rows = ", ".join(f"{k}: {v['sec_per_iter']:.3f} s, {v['gflop'] / v['sec_per_iter'] / 1000:.1f} TFLOP/s, "
-                     f"peak {v['peak_mem_mb'] or 0:.0f} MB" for k, v in record["methods"].items())
+                     f"peak {v['peak_mem_mb'] or 0:.0f} MB, kept for backward {v.get('saved_mb') or 0:.0f} MB"
+                     for k, v in record["methods"].items())
     print(f"{path.stem}: {record['device']}: {rows}")
 PYEOF

@@ -99,7 +99,7 @@ class Stepper:
         if res.encoder is not None:
             res.encoder.network = compiled(res.encoder.network, "encoder", s)
         if res.history is not None:
-            res.history.runner = compiled(res.history.model, "history", s)
+            res.history.runner = compiled(res.history.runner, "history", s)
 
     def _forward(self, lq: torch.Tensor, gt: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The student's restoration and the method's weighted terms, under the step's autocast."""

@@ -65,6 +65,10 @@ def compiled(network: nn.Module, name: str, settings: RunSettings) -> nn.Module:
     if name not in r.compile:
         return network
     import torch._dynamo
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    if isinstance(network, OptimizedModule):  # a second Stepper over the same run (benchmarks)
+        return network
 
     if r.compile_backend not in torch._dynamo.list_backends(exclude_tags=()):
         known = ", ".join(torch._dynamo.list_backends())

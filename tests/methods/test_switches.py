@@ -84,6 +84,17 @@ def test_channels_last_is_the_cpu_default_for_convolutional_networks(dckd_settin
     assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
 
 
+def test_a_second_stepper_over_a_compiled_run_compiles_nothing_twice(dckd_settings):
+    extra = ("runtime.compile=[student, teacher, encoder, history]", "runtime.compile_backend=eager")
+    run = build_run(dckd_settings("dckd", overrides=extra))
+    Stepper(run)
+    res = run.method.resources
+    first = (res.teacher, res.encoder.network, res.history.runner)
+    Stepper(run)  # as a benchmark does: FLOP count, then timing
+    assert (res.teacher, res.encoder.network, res.history.runner) == first
+    assert all(isinstance(n, torch.nn.Module) for n in first)
+
+
 def test_a_compile_failure_is_one_line_naming_the_switch(dckd_settings):
     import torch._dynamo
 
