@@ -169,10 +169,19 @@ class Stepper:
             return self._forward(lq, gt)
         except torch._dynamo.exc.TorchDynamoException as err:
             r = self.run.settings.runtime
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+            first = lines[0]
+            if first.endswith("raised:") and len(lines) > 1:  # "backend='inductor' raised:" + the cause
+                first = f"{first} {lines[1]}"
+            first = first[:200]
+            fix = "drop that network from runtime.compile "
+            fix += "(or try runtime.compile_backend=eager to check it is the compiler)"
+            if "ImportError" in first or "file too short" in first:  # a compiled kernel that cannot be loaded
+                from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+                fix = f"its kernel cache may be damaged: delete {cache_dir()} and run again, or {fix}"
             raise SwitchError(
-                f"runtime.compile={r.compile}: torch.compile ({r.compile_backend}) failed: {first}; drop that "
-                "network from runtime.compile (or try runtime.compile_backend=eager to check it is the compiler)"
+                f"runtime.compile={r.compile}: torch.compile ({r.compile_backend}) failed: {first}; {fix}"
             ) from None
 
     def end_iteration(self, iteration: int) -> None:

@@ -104,8 +104,19 @@ def test_a_compile_failure_is_one_line_naming_the_switch(dckd_settings):
     if "dckd_broken" not in torch._dynamo.list_backends(exclude_tags=()):
         torch._dynamo.register_backend(broken, name="dckd_broken")
     settings = dckd_settings("scratch", overrides=("runtime.compile=[student]", "runtime.compile_backend=dckd_broken"))
-    with pytest.raises(SwitchError, match=r"^runtime\.compile=\['student'\]: torch\.compile \(dckd_broken\) failed"):
+    cause = r"failed: backend='dckd_broken' raised: RuntimeError: no kernel for this op; drop"
+    with pytest.raises(SwitchError, match=r"^runtime\.compile=\['student'\]: torch\.compile \(dckd_broken\) " + cause):
         _terms(settings)
+
+    def unloadable(gm, example_inputs):  # noqa: ANN001
+        raise ImportError("/tmp/torchinductor_x/c7/kernel.main.so: file too short")
+
+    if "dckd_unloadable" not in torch._dynamo.list_backends(exclude_tags=()):
+        torch._dynamo.register_backend(unloadable, name="dckd_unloadable")
+    overrides = ("runtime.compile=[student]", "runtime.compile_backend=dckd_unloadable")
+    damaged = dckd_settings("scratch", overrides=overrides)
+    with pytest.raises(SwitchError, match=r"file too short; its kernel cache may be damaged: delete .+ and run again"):
+        _terms(damaged)
     unknown = dckd_settings("scratch", overrides=("runtime.compile=[student]", "runtime.compile_backend=nope"))
     with pytest.raises(SwitchError, match="runtime.compile_backend=nope: unknown"):
         _terms(unknown)
