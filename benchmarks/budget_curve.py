@@ -224,8 +224,7 @@ def write_report(report: Path = REPORT) -> None:
             cells = []
             for d in DATASETS:
                 diffs = [table[(a, iters, s)][d] - table[(b, iters, s)][d] for s in common]
-                one_seed = f"{diffs[0]:+.3f}"  # no spread to show
-                cells.append(mean_std(diffs, signed=True) if len(diffs) > 1 else one_seed)
+                cells.append(mean_std(diffs, signed=True))
                 sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
                 curve.setdefault((f"{a} − {b}", d), []).append((iters, statistics.mean(diffs), sd))
             lines.append(f"| {iters} | {a} − {b} | {cells[0]} | {cells[1]} | {len(common)} |")

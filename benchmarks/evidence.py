@@ -52,9 +52,10 @@ def save_random_encoder(state: dict[str, torch.Tensor], path: Path) -> None:
 
 
 def mean_std(values: list[float], digits: int = 3, signed: bool = False) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    """``mean ± std``; one value alone, with no spread to show (``± 0.000`` would read as one)."""
     sign = "+" if signed else ""
-    return f"{statistics.mean(values):{sign}.{digits}f} ± {sd:.{digits}f}"
+    mean = f"{statistics.mean(values):{sign}.{digits}f}"
+    return f"{mean} ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else mean
 
 
 def write_report(path: Path, lines: list[str]) -> None:
