@@ -20,7 +20,6 @@ import json
 import platform
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from torch import nn
 
 from dckd_cli.engine.build import Run, build_run
 from dckd_cli.engine.memory import saved_for_backward
-from dckd_cli.engine.step import Stepper, step_clock, synthetic_batches, time_steps
+from dckd_cli.engine.step import Stepper, step_clock, synced_seconds, synthetic_batches, time_steps
 from dckd_cli.losses.contrastive import contrastive_loss
 from dckd_cli.losses.distribution import distribution_loss
 from dckd_cli.methods.negatives import HistoryNegatives, negative_inputs
@@ -98,17 +97,19 @@ def cpu_name() -> str:
     return f"{platform.machine()} CPU"
 
 
-def gflop(run: Run) -> float:
-    """GFLOP of one training step (forward and backward), by torch's FLOP counter."""
+def step_costs(run: Run) -> tuple[float, float]:
+    """GFLOP of one training step (forward and backward, torch's FLOP counter) and the MB of
+    activations its graph keeps for the backward (any device), from one step."""
     from torch.utils.flop_counter import FlopCounterMode
 
     stepper = Stepper(run)
     lq, gt = next(synthetic_batches(run))
     with FlopCounterMode(display=False) as counter:
-        terms, loss = stepper._forward(lq, gt)
+        with saved_for_backward() as saved:
+            _, loss = stepper._forward(lq, gt)
         loss.backward()
     run.optimizer.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / 1e9
+    return counter.get_total_flops() / 1e9, saved.mb
 
 
 def peak_mb(device: torch.device) -> float | None:
@@ -156,15 +157,6 @@ def reference_dckd(run: Run) -> tuple[Callable[[], float], float, float]:
                 e.lerp_(p, 1 - s.optim.ema_decay)
         return loss.detach()
 
-    def timed() -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        began = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - began
-
     start = copy.deepcopy(student.state_dict())
     student.eval()  # the check without stochastic depth (SwinIR draws it in training mode)
     with torch.no_grad():
@@ -173,7 +165,7 @@ def reference_dckd(run: Run) -> tuple[Callable[[], float], float, float]:
     first = float(step())
     student.load_state_dict(start)
     student.train()
-    return timed, first, engine_loss
+    return lambda: synced_seconds(device, step), first, engine_loss
 
 
 def interleaved(engine: Callable[[], float], reference: Callable[[], float], rounds: int) -> dict[str, float]:
@@ -188,19 +180,9 @@ def interleaved(engine: Callable[[], float], reference: Callable[[], float], rou
     }
 
 
-def saved_mb(run: Run) -> float:
-    """MB of activations one training step's graph keeps for its backward (any device)."""
-    stepper = Stepper(run)
-    lq, gt = next(synthetic_batches(run))
-    with saved_for_backward() as saved:
-        _, loss = stepper._forward(lq, gt)
-    del loss
-    return saved.mb
-
-
 def memory_rows(args: argparse.Namespace, encoder: Path, teacher: Path) -> dict[str, dict[str, float]]:
     """dckd's activations kept for the backward at ``--memory-batch``, with and without
-    ``method.encoder.recompute`` (one forward each: no timing). They grow linearly with the
+    ``method.encoder.recompute`` (one step each: no timing). They grow linearly with the
     batch, so a batch that fits in a CPU's memory gives batch 16's by scaling."""
     rows = {}
     for recompute in (False, True):
@@ -211,7 +193,7 @@ def memory_rows(args: argparse.Namespace, encoder: Path, teacher: Path) -> dict[
         device = run.accelerator.device
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        kept = saved_mb(run)
+        _, kept = step_costs(run)
         rows[label] = {"saved_mb": kept, "per_sample_mb": kept / args.memory_batch, "peak_mem_mb": peak_mb(device)}
         print(f"{label}: {kept:.0f} MB kept for the backward ({kept / args.memory_batch:.0f} per sample)", flush=True)
         del run
@@ -267,8 +249,7 @@ def main() -> None:
                 run = build_run(settings_for(pair, method, encoders.get(enc) if enc else None, teacher, args))
                 device = run.accelerator.device
                 record["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-                flops = gflop(run)
-                kept = saved_mb(run)
+                flops, kept = step_costs(run)
                 if device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(device)
                 if method != "dckd":

@@ -204,6 +204,17 @@ def synthetic_batches(run: Run) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         yield lq, gt
 
 
+def synced_seconds(device: torch.device, work: Callable[[], object]) -> float:
+    """Seconds ``work()`` takes on ``device`` (CUDA synchronised before and after)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    began = time.perf_counter()
+    work()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - began
+
+
 def step_clock(run: Run, batches: Iterable | None = None) -> Callable[[], float]:
     """A function that takes one optimiser step of ``run`` (all its micro-batches; the loop's
     own step) and returns its seconds on the run's device; a benchmark can interleave it with
@@ -214,11 +225,8 @@ def step_clock(run: Run, batches: Iterable | None = None) -> Callable[[], float]
     stepper.student.train()
     done = 0
 
-    def step() -> float:
+    def step() -> None:
         nonlocal done
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        began = time.perf_counter()
         while True:
             lq, gt = next(source)
             stepper.micro_step(lq.to(device), gt.to(device), done)
@@ -226,11 +234,8 @@ def step_clock(run: Run, batches: Iterable | None = None) -> Callable[[], float]
                 break
         done += 1
         stepper.end_iteration(done)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - began
 
-    return step
+    return lambda: synced_seconds(device, step)
 
 
 def time_steps(run: Run, steps: int = 2, batches: Iterable | None = None) -> float:
