@@ -215,7 +215,7 @@ def write_report(report: Path = REPORT) -> None:
         "| iterations | difference | Set5 | Set14 | n |",
         "|---|---|---|---|---|",
     ]
-    curve: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
+    curve: dict[tuple[str, str], list[tuple[int, float, float, int]]] = {}
     for iters in budgets:
         for a, b in DIFFERENCES:
             common = [s for s in SEEDS if (a, iters, s) in table and (b, iters, s) in table]
@@ -226,7 +226,7 @@ def write_report(report: Path = REPORT) -> None:
                 diffs = [table[(a, iters, s)][d] - table[(b, iters, s)][d] for s in common]
                 cells.append(mean_std(diffs, signed=True))
                 sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
-                curve.setdefault((f"{a} − {b}", d), []).append((iters, statistics.mean(diffs), sd))
+                curve.setdefault((f"{a} − {b}", d), []).append((iters, statistics.mean(diffs), sd, len(diffs)))
             lines.append(f"| {iters} | {a} − {b} | {cells[0]} | {cells[1]} | {len(common)} |")
     lines += ["", "| iterations | " + " | ".join(f"{c} s / step" for c in CELLS) + " |"]
     lines.append("|---|" + "---|" * len(CELLS))
@@ -250,7 +250,9 @@ def write_report(report: Path = REPORT) -> None:
     print(block)
 
 
-def plot(curve: dict[tuple[str, str], list[tuple[int, float, float]]]) -> None:
+def plot(curve: dict[tuple[str, str], list[tuple[int, float, float, int]]]) -> None:
+    """Paired differences against iterations; a point over fewer seeds than the curve's is
+    hollow, so a one-seed point is not read as a mean."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -261,16 +263,20 @@ def plot(curve: dict[tuple[str, str], list[tuple[int, float, float]]]) -> None:
         for (label, dataset), points in curve.items():
             if dataset != d:
                 continue
-            xs, ys, sds = zip(*points)
-            ax.errorbar(xs, ys, yerr=sds, marker="o", capsize=3, label=label)
+            xs, ys, sds, ns = zip(*points)
+            line = ax.errorbar(xs, ys, yerr=sds, marker="o", capsize=3, label=label)
+            few = [(x, y) for x, y, n in zip(xs, ys, ns) if n < len(SEEDS)]
+            if few:  # hollow: fewer seeds than the curve's
+                colour = line.lines[0].get_color()
+                ax.scatter(*zip(*few), s=40, facecolors="white", edgecolors=colour, zorder=3)
         ax.axhline(0.0, color="grey", linewidth=0.8)
         ax.set_xscale("log", base=2)
-        budgets = sorted({x for points in curve.values() for x, _, _ in points})
+        budgets = sorted({x for points in curve.values() for x, *_ in points})
         ax.set_xticks(budgets, [str(b) for b in budgets])
         ax.minorticks_off()
         ax.set_xlabel("training iterations")
         ax.set_title(d)
-    axes[0].set_ylabel("paired Δ PSNR (dB), mean ± std over seeds")
+    axes[0].set_ylabel(f"paired Δ PSNR (dB), mean ± std over seeds\n(hollow: fewer than {len(SEEDS)} seeds)")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(PLOT) as tmp:
