@@ -2,9 +2,9 @@
 
 An empty switch takes its device default: on CUDA TF32, cuDNN benchmark (unless the run is
 deterministic) and the fused optimiser step; on the CPU none of them, but channels-last memory
-for convolutional networks (measured faster there). ``compile`` is off unless asked for. A
-network that torch.compile cannot compile fails at its first step with one line naming
-``runtime.compile`` (``engine/step.py``).
+for convolutional networks and freed host memory kept for reuse (both measured faster there).
+``compile`` is off unless asked for. A network that torch.compile cannot compile fails at its
+first step with one line naming ``runtime.compile`` (``engine/step.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dckd_cli.engine.host_memory import apply_host_memory
 from dckd_cli.errors import DckdError
 from dckd_cli.settings.schema import RunSettings
 
@@ -25,8 +26,10 @@ def on_cuda(device: torch.device) -> bool:
 
 
 def apply_backend_switches(settings: RunSettings, device: torch.device) -> None:
-    """TF32 and cuDNN benchmark for this process (they are process-wide in torch)."""
+    """TF32 and cuDNN benchmark (CUDA) and the host-memory policy for this process (they are
+    process-wide in torch and in the C library)."""
     r = settings.runtime
+    apply_host_memory(r.keep_host_memory, device)
     if not on_cuda(device):
         return
     tf32 = True if r.tf32 is None else r.tf32

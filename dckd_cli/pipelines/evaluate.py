@@ -15,6 +15,7 @@ from dckd_cli.catalog.architectures import REFERENCE_ARCHS
 from dckd_cli.data.benchmarks import Benchmark, check_benchmark, load_benchmark
 from dckd_cli.deploy.student_file import read_info
 from dckd_cli.engine.build import run_device
+from dckd_cli.engine.host_memory import apply_host_memory
 from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.metrics.scoring import DatasetResult, evaluate
 from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, require_weights
@@ -109,6 +110,7 @@ def run_evaluation(
     if on_start is not None:
         on_start(benchmarks)
     device = run_device(settings)
+    apply_host_memory(settings.runtime.keep_host_memory, device)
     return evaluate(
         resolved.model.to(device),
         benchmarks,

@@ -120,3 +120,9 @@ def test_a_compile_failure_is_one_line_naming_the_switch(dckd_settings):
     unknown = dckd_settings("scratch", overrides=("runtime.compile=[student]", "runtime.compile_backend=nope"))
     with pytest.raises(SwitchError, match="runtime.compile_backend=nope: unknown"):
         _terms(unknown)
+
+
+def test_kept_host_memory_changes_no_value(dckd_settings):
+    returned = _terms(dckd_settings("dckd-star", overrides=("runtime.keep_host_memory=false",)), torch.float32)
+    kept = _terms(dckd_settings("dckd-star", overrides=("runtime.keep_host_memory=true",)), torch.float32)
+    assert kept == returned  # bitwise: only where the blocks come from changes
