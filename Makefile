@@ -24,7 +24,7 @@ bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/data.py --quick
 	$(PY) benchmarks/memory_format.py
-	$(PY) benchmarks/host_memory.py --json runs/bench-host-memory.json
+	mkdir -p runs && $(PY) benchmarks/host_memory.py --json runs/bench-host-memory.json
 	mkdir -p runs && $(PY) benchmarks/step.py --quick --json runs/bench-step.json
 
 lint: install

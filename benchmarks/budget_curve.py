@@ -182,8 +182,9 @@ def run_budgets(args: argparse.Namespace, budgets: list[int]) -> None:
             **PROTOCOL, threads=args.threads, teacher_cache=args.teacher_cache or args.output / "teacher-cache"
         )
         main = protocol.main_cells(root, args.shared, star=False)
-        order = [(c, s) for s in SEEDS for c in ("scratch", "logits")]
-        order += [(c, s) for s in SEEDS for c in ("dckd-taesana", "dckd-random")]
+        seeds = [s for s in SEEDS if args.seeds is None or s in args.seeds]
+        order = [(c, s) for s in seeds for c in ("scratch", "logits")]
+        order += [(c, s) for s in seeds for c in ("dckd-taesana", "dckd-random")]
         spec = AblationSpec(None, protocol.base_overrides(args.shared, ns), "dckd", iters, 0, None)
         for cell, seed in order:
             if (cell, iters, seed) in done:
@@ -289,6 +290,12 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path("../shared"))
     parser.add_argument("--output", type=Path, default=Path("runs/budget-curve"), help="run folders (not kept)")
     parser.add_argument("--run", default="", help="budgets to run, e.g. 1000,2000")
+    parser.add_argument(
+        "--seeds",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=None,
+        help="only these seeds' cells, e.g. 2 (two runs of one budget side by side must not share a seed)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: torch's choice)")
     parser.add_argument("--teacher-cache", type=Path, default=None, help="memoised teacher outputs to share")
     parser.add_argument("--import", dest="imports", action="append", type=Path, default=[], help="an ablation folder")

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from dckd_cli.atomic import check_writable
 from dckd_cli.data.images import (
     IMAGE_SUFFIXES,
@@ -23,6 +25,7 @@ from dckd_cli.data.images import (
 )
 from dckd_cli.deploy.formats import FORMATS, Runner, no_grad_runner
 from dckd_cli.deploy.student_file import StudentInfo
+from dckd_cli.engine.host_memory import apply_host_memory
 from dckd_cli.errors import DckdError, OutputExists
 from dckd_cli.metrics.inference import ImageTooLarge, run_on_image
 
@@ -111,6 +114,7 @@ def restore_images(
         raise DckdError(f"--tile-overlap {overlap} must be smaller than --tile {tile}")
     pairs = plan_outputs(inputs, output, force)
     runner, info = load_runner(model, backend)
+    apply_host_memory(None, torch.device("cpu"))  # restoring runs on the CPU
     report = RestoreReport()
     if on_start is not None:
         on_start(len(pairs))
