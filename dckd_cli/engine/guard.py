@@ -27,9 +27,23 @@ class Collapsed(DckdError):
 class CollapseGuard:
     settings: RunSettings
     reference: Callable[[], tuple[str, float]]  # the reference row's name and PSNR (computed once, when needed)
-    best: tuple[float, int] | None = None  # the best validation PSNR and its iteration
+    best: tuple[float, int | None] | None = None  # the best validation PSNR and its iteration (None: unknown)
     warned: bool = False
     reference_row: tuple[str, float] | None = None  # ``reference()``, once computed
+
+    def state_dict(self) -> dict[str, object]:
+        """What a resumed run needs to go on guarding as the uninterrupted one would."""
+        return {"best": None if self.best is None else list(self.best), "warned": self.warned}
+
+    def load_state_dict(self, state: dict[str, object] | None, best_psnr: float | None) -> None:
+        """``state`` from a checkpoint; a checkpoint from before the guard kept state (None)
+        still gives the best PSNR, its iteration unknown."""
+        if state is None:
+            self.best = None if best_psnr is None else (best_psnr, None)
+            return
+        best = state["best"]
+        self.best = None if best is None else (float(best[0]), int(best[1]))  # type: ignore[index]
+        self.warned = bool(state["warned"])
 
     def check(self, iteration: int, psnr: float, terms: dict[str, float]) -> str | None:
         """The warning for this validation, the first time the run looks collapsed (else None)."""
@@ -41,7 +55,8 @@ class CollapseGuard:
             return None
         why = None
         if best is not None and psnr < best[0] - g.margin_db:
-            why = f"fell {best[0] - psnr:.2f} dB from the run's best ({best[0]:.2f} dB at iteration {best[1]})"
+            at = f"at iteration {best[1]}" if best[1] is not None else "before the run was resumed"
+            why = f"fell {best[0] - psnr:.2f} dB from the run's best ({best[0]:.2f} dB {at})"
         elif iteration >= max(g.warmup * self.settings.optim.iters, g.min_iters):
             if self.reference_row is None:
                 self.reference_row = self.reference()

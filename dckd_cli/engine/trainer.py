@@ -94,6 +94,7 @@ class Trainer:
         built.scheduler.load_state_dict(ckpt.state["scheduler"])
         built.method.load_state_dict(ckpt.method)
         self.best, built.ema.updates = ckpt.state["best_psnr"], ckpt.state["ema_updates"]
+        self.guard.load_state_dict(ckpt.state.get("guard"), self.best)
         torch.set_rng_state(ckpt.state["rng"])
         return int(ckpt.state["iter"])
 
@@ -228,6 +229,7 @@ class Trainer:
         state = {
             "iter": iteration,
             "best_psnr": self.best,
+            "guard": self.guard.state_dict(),
             "ema_updates": built.ema.updates,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": built.scheduler.state_dict(),

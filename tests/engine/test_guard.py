@@ -62,3 +62,38 @@ def test_the_reference_row_is_computed_once(tiny_settings):
     guard = CollapseGuard(settings, lambda: calls.append(1) or ("bicubic", 20.0))
     assert guard.check(5, 30.0, {}) is None and guard.check(7, 30.5, {}) is None
     assert calls == [1]
+
+
+def _resumed(
+    tmp_path: Path, tiny_settings, monkeypatch, before: list[float], after: list[float], caplog, **guard
+) -> list[str]:  # noqa: ANN001
+    """Validated at 2 and 4 (``before``), stopped, resumed to 6 (``after``): the guard's warnings."""
+    extra = {"runtime.val_every": 2, "guard.warmup": 1.0, **{f"guard.{k}": v for k, v in guard.items()}}
+    with caplog.at_level(logging.WARNING, logger="dckd_cli.engine.trainer"):
+        _sinking(monkeypatch, before)
+        train(tiny_settings("logits", iters=4, **extra), tmp_path / "run")
+        _sinking(monkeypatch, after)
+        settings = tiny_settings("logits", iters=6, **extra)
+        settings.output = tmp_path / "run"
+        Trainer.of(settings, tmp_path / "run").run(resume=True)
+    return [r.getMessage() for r in caplog.records if "validation PSNR" in r.getMessage()]
+
+
+def test_a_resumed_run_remembers_its_best_validation(tmp_path: Path, tiny_settings, monkeypatch, caplog):
+    warnings = _resumed(tmp_path, tiny_settings, monkeypatch, [30.0, 29.5], [27.0], caplog)
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(
+        "validation PSNR 27.00 dB at iteration 6 fell 3.00 dB from the run's best (30.00 dB at iteration 2)"
+    )
+
+
+def test_a_resumed_run_does_not_warn_twice(tmp_path: Path, tiny_settings, monkeypatch, caplog):
+    # the reference row (bicubic, 44.8 dB on these images) checked from iteration 4 on: 20 dB is under it
+    warnings = _resumed(tmp_path, tiny_settings, monkeypatch, [30.0, 27.0], [20.0], caplog, min_iters=0)
+    assert len(warnings) == 1 and "at iteration 4 fell 3.00 dB" in warnings[0], warnings
+
+
+def test_a_checkpoint_from_before_the_guard_state_keeps_the_best_psnr(tiny_settings):
+    guard = CollapseGuard(tiny_settings("logits"), lambda: ("bicubic", 0.0))
+    guard.load_state_dict(None, 30.0)
+    assert "from the run's best (30.00 dB before the run was resumed)" in guard.check(8, 28.0, {})
