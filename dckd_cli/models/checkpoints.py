@@ -21,7 +21,7 @@ from dckd_cli.cache import cache_dir
 from dckd_cli.catalog.architectures import ARCHITECTURES, REFERENCE_ARCHS
 from dckd_cli.errors import DckdError
 from dckd_cli.models.safe_load import load_weights_only
-from dckd_cli.models.zoo import build_network, tag_input_needs
+from dckd_cli.models.zoo import build_network, copy_inputs, tag_input_needs
 
 # Keys that wrap the state dict in BasicSR / Lightning / EDSR-style files, in order of preference.
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net")
@@ -124,7 +124,8 @@ def detect_model_info(path: Path) -> tuple[nn.Module, int, int, str]:
         raise CheckpointError(f"{path}: looks like a known architecture but does not build ({first})") from None
     requirements = getattr(descriptor, "size_requirements", None)
     multiple = int(getattr(requirements, "multiple_of", 1) or 1)
-    return descriptor.model, int(descriptor.scale), multiple, str(descriptor.architecture.id)
+    model = copy_inputs(descriptor.model)  # spandrel's RCAN would scale the caller's tensor in place
+    return model, int(descriptor.scale), multiple, str(descriptor.architecture.id)
 
 
 def official_checkpoint(arch: str, task: str, scale: int, download: bool = True) -> Path:

@@ -131,3 +131,18 @@ def test_weights_with_nan_or_integer_tensors_are_refused_naming_the_tensor(tmp_p
         build_with_weights("rcan", "tiny", 2, "sr", tmp_path / "int.safetensors")
     save_file(state, str(tmp_path / "good.safetensors"))
     build_with_weights("rcan", "tiny", 2, "sr", tmp_path / "good.safetensors")  # the same file, intact, loads
+
+
+def test_a_detected_rcan_leaves_its_input_as_it_was(tmp_path: Path):
+    """spandrel's RCAN scales its input in place: a detected one (an official checkpoint, an
+    `auto` teacher, `export` of a raw file) must not change the caller's tensor."""
+    torch.manual_seed(1)
+    source = build_model("rcan", "tiny", 2).eval()
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    detected, _ = detect_model(tmp_path / "w.safetensors")
+    x = torch.rand(1, 3, 16, 16)
+    before = x.clone()
+    with torch.no_grad():
+        first = detected.eval()(x)
+        assert torch.equal(x, before)
+        assert torch.equal(detected(x), first)
