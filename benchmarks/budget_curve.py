@@ -90,6 +90,7 @@ def import_folder(root: Path) -> list[str]:
     """Keep every finished cell of an ablation folder made with this protocol; the cells kept."""
     folder = AblationFolder(root)
     kept = []
+    recorded = {_key(e): e for e in (json.loads(CURVE.read_text()) if CURVE.is_file() else [])}
     for cell in CELLS:
         for seed in SEEDS:
             run = folder.cell(cell, seed)
@@ -100,6 +101,10 @@ def import_folder(root: Path) -> list[str]:
             scores = json.loads(run.scores.read_text())
             iters = settings.optim.iters
             name = f"{cell}-{iters}-seed{seed}.safetensors"
+            before = recorded.get((cell, iters, seed))
+            if before is not None and _unchanged(before, scores, KEPT / name):
+                kept.append(f"{cell} x{iters} seed {seed}")  # kept already: not written again
+                continue
             model = resolve_model(ModelChoice(run=run.root), settings).model
             info = StudentInfo(settings.student.arch, settings.student.size, settings.scale, settings.task)
             info.extra = {"method": settings.method.name, "cell": cell, "seed": seed, "iters": iters}
@@ -118,6 +123,12 @@ def import_folder(root: Path) -> list[str]:
                 entries[:] = [e for e in entries if _key(e) != _key(entry)] + [entry]
             kept.append(f"{cell} x{iters} seed {seed}")
     return kept
+
+
+def _unchanged(entry: dict[str, object], scores: dict[str, object], file: Path) -> bool:
+    """The curve's entry holds these scores and its student file is the one on disk."""
+    same = entry["scores"] == {d: scores["results"][d]["psnr"] for d in DATASETS}  # type: ignore[index]
+    return same and file.is_file() and hashlib.sha256(file.read_bytes()).hexdigest() == entry["sha256"]
 
 
 def check_protocol(settings, where: Path) -> None:  # noqa: ANN001
