@@ -11,6 +11,7 @@ import numpy as np
 
 from dckd_cli.atomic import atomic_path
 from dckd_cli.errors import DckdError
+from dckd_cli.limits import max_pixels
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
@@ -58,11 +59,6 @@ def image_size(path: Path) -> tuple[int, int] | None:
                 return height, width
             handle.seek(length - 2, os.SEEK_CUR)
     return None
-
-
-def max_pixels() -> int:
-    """The most pixels an image may declare (``$DCKD_MAX_PIXELS``; default 2**28, 16384 x 16384)."""
-    return int(os.environ.get("DCKD_MAX_PIXELS", 2**28))
 
 
 def declared_too_large(path: Path) -> str | None:

@@ -37,8 +37,9 @@ import numpy as np
 
 from dckd_cli.cache import cache_dir
 from dckd_cli.data.folders import DatasetError
-from dckd_cli.data.images import ImageError, declared_too_large, image_size, max_pixels, read_image
+from dckd_cli.data.images import ImageError, declared_too_large, image_size, read_image
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
+from dckd_cli.limits import max_pixels
 
 log = logging.getLogger(__name__)
 FORMAT = 2  # 2: each pair records its source file

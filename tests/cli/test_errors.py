@@ -180,3 +180,13 @@ def test_resume_dry_run_checks_the_runs_own_settings_offline_and_writes_nothing(
     assert result.exit_code == 0, result.output
     assert "the 7 iterations left of 10 iterations would take about" in " ".join(result.output.split())
     assert sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*")) == before
+
+
+def test_an_unusable_pixel_limit_is_one_line_before_any_command_runs(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("DCKD_MAX_PIXELS", "16k")
+    result = runner.invoke(
+        app, ["restore", str(tmp_path / "in.png"), "--model", "x", "--output", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 1
+    assert "DCKD_MAX_PIXELS='16k': not a positive whole number of pixels" in result.output
+    assert not (tmp_path / "out").exists()

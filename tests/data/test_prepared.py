@@ -19,6 +19,7 @@ from dckd_cli.data.folders import DatasetError
 from dckd_cli.data.images import list_images, read_image, write_image
 from dckd_cli.data.pairs import TrainingPatches, training_loaders
 from dckd_cli.data.resize import bicubic_downscale, mod_crop
+from dckd_cli.limits import LimitError
 
 
 def _photos(folder: Path, count: int = 4, side: int = 90) -> Path:
@@ -189,6 +190,9 @@ def test_an_image_declaring_too_many_pixels_is_refused_from_its_header(tmp_path:
         check_benchmark(load_benchmark(str(folder), "sr", 2, None), 2)
     monkeypatch.setenv("DCKD_MAX_PIXELS", str(40000**2))  # allowed: then it fails as the corrupt file it is
     with pytest.raises(Exception, match=r"huge\.png: cannot be read"):
+        read_image(folder / "huge.png")
+    monkeypatch.setenv("DCKD_MAX_PIXELS", "16k")
+    with pytest.raises(LimitError, match=r"^DCKD_MAX_PIXELS='16k': not a positive whole number of pixels"):
         read_image(folder / "huge.png")
 
 
