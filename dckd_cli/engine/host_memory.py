@@ -2,11 +2,11 @@
 
 A training step on the CPU allocates and frees gigabytes of activations. glibc's malloc gives
 every large block its own ``mmap`` and returns it to the system when it is freed, so the next
-step takes a page fault (and the kernel zeroes a page) for every 4 KB again: 2.7 million
-faults in one DCKD step at the paper setting, and the step ran 1.5x longer than with the
-memory kept (docs/performance.md). Keeping it means large blocks come from the heap and the
-heap is never trimmed: peak resident memory rose by about 10 %. Values are computed the same
-either way (only where the blocks come from changes). glibc only; elsewhere nothing changes.
+step takes a page fault (and the kernel zeroes a page) for every 4 KB again: 2.9 million
+faults in one DCKD step at the paper setting, which took 0.82x the time with the memory kept
+(docs/performance.md). Keeping it means large blocks come from the heap and the heap is never
+trimmed: peak resident memory rose by about 15 %. Values are computed the same either way
+(only where the blocks come from changes). glibc only; elsewhere nothing changes.
 The policy is process-wide, like torch's backend flags.
 """
 

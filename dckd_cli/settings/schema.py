@@ -210,8 +210,8 @@ class RuntimeSettings(Section):
     keep_host_memory: bool | None = Field(
         default=None,
         description="keep freed host memory for the next step instead of returning it to the system (glibc), "
-        "which costs a page fault per 4 KB each step; empty: on when computing on the CPU (DCKD steps 1.5x "
-        "faster there, about 10 % more peak memory, docs/performance.md)",
+        "which costs a page fault per 4 KB each step; empty: on when computing on the CPU (a DCKD step took "
+        "0.82x the time there, for about 15 % more peak memory; docs/performance.md)",
     )
     deterministic: bool = Field(
         default=False,
