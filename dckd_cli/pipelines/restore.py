@@ -23,7 +23,7 @@ from dckd_cli.data.images import (
     read_image,
     write_image,
 )
-from dckd_cli.deploy.formats import FORMATS, Runner, no_grad_runner
+from dckd_cli.deploy.formats import FORMATS, Runner, cpu_layout, no_grad_runner
 from dckd_cli.deploy.student_file import StudentInfo
 from dckd_cli.engine.host_memory import apply_host_memory
 from dckd_cli.errors import DckdError, OutputExists
@@ -86,7 +86,7 @@ def load_runner(model: Path, backend: str) -> tuple[Runner, StudentInfo]:
     from dckd_cli.pipelines.export import load_source
 
     student = load_source(model)
-    return no_grad_runner(student.model.eval()), student.info
+    return no_grad_runner(cpu_layout(student.model.eval())), student.info
 
 
 def _card_info(path: Path) -> StudentInfo:

@@ -185,3 +185,19 @@ def test_a_killed_exports_temporary_folder_is_cleaned_and_a_busy_export_refused(
     with FolderLock(tmp_path / "busy", "dckd export"):
         with pytest.raises(FolderInUse, match=r"busy is in use by process \d+ on .* \(dckd export\)"):
             export_student(run, ["safetensors"], tmp_path / "busy")
+
+
+@pytest.mark.parametrize("arch,size,convolutional", [("rcan", "tiny", True), ("swinir", "student", False)])
+def test_a_reloaded_student_runs_in_the_cpu_layout_its_family_is_faster_in(tmp_path: Path, arch, size, convolutional):
+    from dckd_cli.deploy.student_file import StudentInfo, save_student
+
+    torch.manual_seed(0)
+    model = build_model(arch, size, 2).eval()
+    save_student(model, StudentInfo(arch, size, 2, "sr"), tmp_path / "model.safetensors")
+    runner = formats.load_safetensors(tmp_path / "model.safetensors")
+    convs = [m for m in runner.__closure__[0].cell_contents.modules() if isinstance(m, torch.nn.Conv2d)]
+    wide = next(m for m in convs if m.kernel_size != (1, 1))
+    assert wide.weight.is_contiguous(memory_format=torch.channels_last) is convolutional
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        assert (runner(x) - model(x)).abs().max() < 1e-5  # channels-last sums in another order
