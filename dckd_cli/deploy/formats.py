@@ -95,7 +95,12 @@ def load_onnx(path: Path) -> Runner:
     wanted = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        out = session.run(None, {"input": x.detach().cpu().numpy().astype(wanted)})[0]
+        try:
+            out = session.run(None, {"input": x.detach().cpu().numpy().astype(wanted)})[0]
+        except Exception as err:  # onnxruntime's errors are not RuntimeErrors
+            if "allocate" in str(err).lower():  # "Failed to allocate memory for requested buffer ..."
+                raise MemoryError(str(err).strip().splitlines()[0]) from None  # the caller names --tile
+            raise
         return torch.from_numpy(out.astype(np.float32))
 
     return run

@@ -201,3 +201,22 @@ def test_a_reloaded_student_runs_in_the_cpu_layout_its_family_is_faster_in(tmp_p
     x = torch.rand(1, 3, 24, 24)
     with torch.no_grad():
         assert (runner(x) - model(x)).abs().max() < 1e-5  # channels-last sums in another order
+
+
+def test_onnxruntime_out_of_memory_is_the_one_line_naming_tile(tmp_path, monkeypatch):
+    import onnxruntime
+    from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
+
+    run = _run(tmp_path, "rcan", 2, "sr")
+    export_student(run, ["onnx"], tmp_path / "export")
+    _image(tmp_path / "a.png", 20, 30, 0)
+
+    def exhausted(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003 - what the arena raises when full
+        raise RuntimeException("[ONNXRuntimeError] : 6 : Failed to allocate memory for requested buffer of size 9")
+
+    monkeypatch.setattr(onnxruntime.InferenceSession, "run", exhausted)
+    args = ["restore", str(tmp_path / "a.png"), "--model", str(tmp_path / "export"), "--backend", "onnxruntime"]
+    result = runner.invoke(app, [*args, "--output", str(tmp_path / "o")])
+    said = " ".join(result.output.split())  # as one line, whatever the console's width
+    assert result.exit_code == 1 and "a.png: 30x20 at x2 does not fit in memory; pass --tile 256" in said
+    assert not (tmp_path / "o" / "a.png").exists()
