@@ -69,12 +69,16 @@ class Trainer:
         self.sink = sink or _Silent()
         self.trackers = Trackers(self.accelerator, run.settings)
         self.log = RunLog(self.run_folder.metrics)
-        self.best: float | None = None
         self.last_psnr: float | None = None
         self.optimizer = run.optimizer  # the prepared one once the loop starts
         self.warned_data = False
         self.guard = CollapseGuard(run.settings, self._reference_psnr)
         self.last_terms: dict[str, float] = {}  # the loss terms of the last log line (for the guard)
+
+    @property
+    def best(self) -> float | None:
+        """The best validation PSNR so far (the guard keeps it, with its iteration)."""
+        return None if self.guard.best is None else self.guard.best[0]
 
     @classmethod
     def of(cls, settings: RunSettings, folder: Path, sink: ProgressSink | None = None) -> Trainer:
@@ -93,8 +97,8 @@ class Trainer:
         built.optimizer.load_state_dict(ckpt.state["optimizer"])
         built.scheduler.load_state_dict(ckpt.state["scheduler"])
         built.method.load_state_dict(ckpt.method)
-        self.best, built.ema.updates = ckpt.state["best_psnr"], ckpt.state["ema_updates"]
-        self.guard.load_state_dict(ckpt.state.get("guard"), self.best)
+        built.ema.updates = ckpt.state["ema_updates"]
+        self.guard.load_state_dict(ckpt.state.get("guard"), ckpt.state["best_psnr"])
         torch.set_rng_state(ckpt.state["rng"])
         return int(ckpt.state["iter"])
 
@@ -133,6 +137,7 @@ class Trainer:
         saved = []
         if (iteration % s.runtime.val_every == 0 or final) and acc.is_main_process:
             self.last_psnr = self._validate(self.built.ema.model, iteration)
+            improved = self.best is None or self.last_psnr > self.best
             record |= {"iter": iteration, "val_psnr": self.last_psnr}
             collapse = self.guard.check(iteration, self.last_psnr, self.last_terms)
             if collapse is not None and s.guard.action == "stop" and not final:
@@ -142,8 +147,7 @@ class Trainer:
             if collapse is not None:
                 log.warning(collapse)
             self.trackers.images(self.run_folder.val_images(iteration), iteration)
-            if self.best is None or self.last_psnr > self.best:
-                self.best = self.last_psnr
+            if improved:
                 self._save("best", iteration)
                 saved.append("best")
         if record and acc.is_main_process:
