@@ -33,14 +33,10 @@ def main(
     ] = False,
 ) -> None:
     """Distil a large restoration teacher into a small, fast student."""
-    from dckd_cli.cli.errors import _print
-    from dckd_cli.limits import LimitError, max_pixels
+    from dckd_cli.cli.errors import user_errors
+    from dckd_cli.limits import max_pixels
 
-    try:  # the environment's limits are checked before any command reads a file
-        max_pixels()
-    except LimitError as err:
-        _print(str(err))
-        raise typer.Exit(1) from None
+    user_errors(max_pixels)()  # the environment's limits are checked before any command reads a file
 
 
 app.command("distill", epilog=distill.EXAMPLE)(distill.distill_command)

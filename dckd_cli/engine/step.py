@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from dckd_cli.engine.build import Run
-from dckd_cli.engine.switches import SwitchError, channels_last, compiled
+from dckd_cli.engine.switches import SwitchError, channels_last, compiled, laid_out
 from dckd_cli.errors import DckdError
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,8 @@ class Stepper:
         res = run.method.resources
         device = run.accelerator.device
         for network in (run.student, run.ema.model, res.teacher, *res.networks()):
-            if network is not None and channels_last(network, s, device):
-                network.to(memory_format=torch.channels_last)
+            if network is not None:
+                laid_out(network, s, device)
         if res.teacher is not None:
             res.teacher = compiled(res.teacher, "teacher", s)
         if res.encoder is not None:

@@ -62,6 +62,11 @@ def channels_last(network: nn.Module, settings: RunSettings, device: torch.devic
     return wanted
 
 
+def laid_out(network: nn.Module, settings: RunSettings, device: torch.device) -> nn.Module:
+    """``network``, converted in place to the memory format ``channels_last`` picks for it."""
+    return network.to(memory_format=torch.channels_last) if channels_last(network, settings, device) else network
+
+
 def compiled(network: nn.Module, name: str, settings: RunSettings) -> nn.Module:
     """``network`` through torch.compile when ``runtime.compile`` names it."""
     r = settings.runtime

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from dckd_cli.atomic import atomic_path
@@ -18,7 +17,7 @@ from dckd_cli.deploy.student_file import read_info
 from dckd_cli.engine.build import run_device
 from dckd_cli.engine.host_memory import apply_host_memory
 from dckd_cli.engine.run_folder import RunFolder
-from dckd_cli.engine.switches import channels_last
+from dckd_cli.engine.switches import laid_out
 from dckd_cli.metrics.scoring import DatasetResult, evaluate
 from dckd_cli.models.checkpoints import CheckpointError, build_with_weights, require_weights
 from dckd_cli.models.zoo import input_needs
@@ -113,11 +112,8 @@ def run_evaluation(
         on_start(benchmarks)
     device = run_device(settings)
     apply_host_memory(settings.runtime.keep_host_memory, device)
-    model = resolved.model.to(device)
-    if channels_last(model, settings, device):  # as the run's own validation: the same scores, faster
-        model = model.to(memory_format=torch.channels_last)
     return evaluate(
-        model,
+        laid_out(resolved.model.to(device), settings, device),  # as the run's own validation
         benchmarks,
         task=resolved.task,
         scale=resolved.scale,
