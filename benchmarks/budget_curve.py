@@ -101,8 +101,9 @@ def import_folder(root: Path) -> list[str]:
             scores = json.loads(run.scores.read_text())
             iters = settings.optim.iters
             name = f"{cell}-{iters}-seed{seed}.safetensors"
+            measured = {d: scores["results"][d]["psnr"] for d in DATASETS}
             before = recorded.get((cell, iters, seed))
-            if before is not None and _unchanged(before, scores, KEPT / name):
+            if before is not None and _unchanged(before, measured, KEPT / name):
                 kept.append(f"{cell} x{iters} seed {seed}")  # kept already: not written again
                 continue
             model = resolve_model(ModelChoice(run=run.root), settings).model
@@ -113,7 +114,7 @@ def import_folder(root: Path) -> list[str]:
                 "cell": cell,
                 "iters": iters,
                 "seed": seed,
-                "scores": {d: scores["results"][d]["psnr"] for d in DATASETS},
+                "scores": measured,
                 "seconds_per_step": scores.get("seconds_per_iter"),
                 "machine": scores.get("machine") or machine(),
                 "file": name,
@@ -125,9 +126,9 @@ def import_folder(root: Path) -> list[str]:
     return kept
 
 
-def _unchanged(entry: dict[str, object], scores: dict[str, object], file: Path) -> bool:
+def _unchanged(entry: dict[str, object], scores: dict[str, float], file: Path) -> bool:
     """The curve's entry holds these scores and its student file is the one on disk."""
-    same = entry["scores"] == {d: scores["results"][d]["psnr"] for d in DATASETS}  # type: ignore[index]
+    same = entry["scores"] == scores
     return same and file.is_file() and hashlib.sha256(file.read_bytes()).hexdigest() == entry["sha256"]
 
 
@@ -305,7 +306,8 @@ def main() -> None:
         "--seeds",
         type=lambda text: [int(x) for x in text.split(",")],
         default=None,
-        help="only these seeds' cells, e.g. 2 (two runs of one budget side by side must not share a seed)",
+        help="only these seeds' cells, e.g. 2 (two runs of one budget side by side: other seeds, another --output, "
+        "as an ablation folder takes one process)",
     )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: torch's choice)")
     parser.add_argument("--teacher-cache", type=Path, default=None, help="memoised teacher outputs to share")
