@@ -16,6 +16,7 @@ step, machine, student file and SHA-256) and the float16 students beside it. A c
 
     python benchmarks/budget_curve.py --shared ../shared --run 1000,2000 --threads 1   # resumable
     python benchmarks/budget_curve.py --import runs/budget/lite-1000                  # a finished grid
+    python benchmarks/budget_curve.py --check scratch:1000:0                          # another machine
     python benchmarks/budget_curve.py --report                                        # table + plot
 """
 
@@ -47,6 +48,7 @@ CELLS = ("scratch", "logits", "dckd-taesana", "dckd-random")
 SEEDS = (0, 1, 2)
 KEPT = Path("docs/results/budget")
 CURVE = KEPT / "curve.json"
+CHECKS = KEPT / "machine-checks.json"
 PLOT = Path("docs/results/budget-curve.png")
 REPORT = Path("docs/results.md")
 BEGIN, END = "<!-- budget-curve: written by benchmarks/budget_curve.py -->", "<!-- /budget-curve -->"
@@ -184,30 +186,62 @@ def import_history(ref: str, manifest_path: str, report_path: str, iters: int) -
             entries[:] = [e for e in entries if _key(e) != _key(entry)] + [entry]
 
 
+def _run_cell(args: argparse.Namespace, root: Path, iters: int, cell: str, seed: int) -> None:
+    """Run one cell of the protocol at ``iters`` into the ablation folder ``root`` (resumable)."""
+    ns = argparse.Namespace(
+        **PROTOCOL, threads=args.threads, teacher_cache=args.teacher_cache or args.output / "teacher-cache"
+    )
+    main = protocol.main_cells(root, args.shared, star=False)
+    spec = AblationSpec(None, protocol.base_overrides(args.shared, ns), "dckd", iters, 0, None)
+    plan = plan_ablation(root, spec, [Cell(cell, main[cell], {"run": cell}, seeds=(seed,))], [seed])
+    start_folder(plan)
+    protocol.random_encoder(root / protocol.RANDOM_ENCODER, args.shared / protocol.TAESANA)
+    run_ablation(plan, make_sink=lambda label: None, say=lambda text, n=iters: print(f"{n}: {text}", flush=True))
+
+
 def run_budgets(args: argparse.Namespace, budgets: list[int]) -> None:
     """Run every cell of ``budgets`` not in the curve yet: per budget the scratch / logits pairs
     on every seed, then the dckd cells seed by seed; each finished cell is kept at once."""
     done = {_key(e) for e in (json.loads(CURVE.read_text()) if CURVE.is_file() else [])}
     for iters in budgets:
         root = args.output / f"lite-{iters}"
-        ns = argparse.Namespace(
-            **PROTOCOL, threads=args.threads, teacher_cache=args.teacher_cache or args.output / "teacher-cache"
-        )
-        main = protocol.main_cells(root, args.shared, star=False)
         seeds = [s for s in SEEDS if args.seeds is None or s in args.seeds]
         order = [(c, s) for s in seeds for c in ("scratch", "logits")]
         order += [(c, s) for s in seeds for c in ("dckd-taesana", "dckd-random")]
-        spec = AblationSpec(None, protocol.base_overrides(args.shared, ns), "dckd", iters, 0, None)
         for cell, seed in order:
-            if (cell, iters, seed) in done:
+            if (cell, iters, seed) in done or (args.cells is not None and cell not in args.cells):
                 continue
-            plan = plan_ablation(root, spec, [Cell(cell, main[cell], {"run": cell}, seeds=(seed,))], [seed])
-            start_folder(plan)
-            protocol.random_encoder(root / protocol.RANDOM_ENCODER, args.shared / protocol.TAESANA)
-            run_ablation(
-                plan, make_sink=lambda label: None, say=lambda text, n=iters: print(f"{n}: {text}", flush=True)
-            )
+            _run_cell(args, root, iters, cell, seed)
             import_folder(root)
+
+
+def check_machine(args: argparse.Namespace, cell: str, iters: int, seed: int) -> None:
+    """Run a kept cell again on this machine and record how far its scores are from the kept ones
+    (``machine-checks.json``): whether cells from two machines can share one curve."""
+    kept = {_key(e): e for e in json.loads(CURVE.read_text())}.get((cell, iters, seed))
+    if kept is None:
+        raise SystemExit(f"--check {cell}:{iters}:{seed}: no such cell in {CURVE}; pick a finished one")
+    root = args.output / f"check-{iters}"
+    _run_cell(args, root, iters, cell, seed)
+    scores = json.loads(AblationFolder(root).cell(cell, seed).scores.read_text())
+    again = {d: scores["results"][d]["psnr"] for d in DATASETS}
+    entry = {
+        "cell": cell,
+        "iters": iters,
+        "seed": seed,
+        "kept_machine": kept["machine"],
+        "machine": scores.get("machine") or machine(),
+        "kept_scores": kept["scores"],
+        "scores": again,
+        "difference_db": {d: again[d] - kept["scores"][d] for d in DATASETS},
+        "seconds_per_step": scores.get("seconds_per_iter"),
+    }
+    checks = json.loads(CHECKS.read_text()) if CHECKS.is_file() else []
+    checks = [c for c in checks if (_key(c), c["machine"]) != (_key(entry), entry["machine"])] + [entry]
+    with atomic_path(CHECKS) as tmp:
+        tmp.write_text(json.dumps(checks, indent=1) + "\n")
+    diffs = ", ".join(f"{d} {v:+.4f} dB" for d, v in entry["difference_db"].items())
+    print(f"{cell} x{iters} seed {seed} again: {diffs}")
 
 
 def write_report(report: Path = REPORT) -> None:
@@ -251,7 +285,15 @@ def write_report(report: Path = REPORT) -> None:
             costs.append(f"{statistics.median(values):.2f}" if values else "")
         lines.append(f"| {iters} | " + " | ".join(costs) + " |")
     machines = sorted({e["machine"] for e in entries})
-    lines += ["", "Machines: " + "; ".join(machines) + ".", "", f"![budget curve]({PLOT.relative_to('docs')})", END]
+    lines += ["", "Machines: " + "; ".join(machines) + "."]
+    checks = json.loads(CHECKS.read_text()) if CHECKS.is_file() else []
+    for c in checks:  # a kept cell run again on another machine (--check)
+        diffs = ", ".join(f"{d} {v:+.4f} dB" for d, v in c["difference_db"].items())
+        lines.append(
+            f"{c['cell']} x{c['iters']} seed {c['seed']}, first run on {c['kept_machine']}, run again on "
+            f"{c['machine']}: {diffs} (`--check`, `docs/results/budget/machine-checks.json`)."
+        )
+    lines += ["", f"![budget curve]({PLOT.relative_to('docs')})", END]
     plot(curve)
     text = report.read_text()
     block = "\n".join(lines)
@@ -309,6 +351,19 @@ def main() -> None:
         help="only these seeds' cells, e.g. 2 (two runs of one budget side by side: other seeds, another --output, "
         "as an ablation folder takes one process)",
     )
+    parser.add_argument(
+        "--cells",
+        type=lambda text: text.split(","),
+        default=None,
+        help=f"only these cells ({', '.join(CELLS)}), e.g. dckd-random",
+    )
+    parser.add_argument(
+        "--check",
+        type=lambda text: text.split(":"),
+        default=None,
+        metavar="CELL:ITERS:SEED",
+        help="run a kept cell again on this machine and record the difference (machine-checks.json)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: torch's choice)")
     parser.add_argument("--teacher-cache", type=Path, default=None, help="memoised teacher outputs to share")
     parser.add_argument("--import", dest="imports", action="append", type=Path, default=[], help="an ablation folder")
@@ -320,6 +375,9 @@ def main() -> None:
         import_history("84be755", "docs/results/manifest.json", "docs/results.md", 500)
     for root in args.imports:
         print(f"{root}: kept {', '.join(import_folder(root)) or 'nothing (no finished cell)'}")
+    if args.check:
+        cell, iters, seed = args.check
+        check_machine(args, cell, int(iters), int(seed))
     if args.run:
         run_budgets(args, [int(b) for b in args.run.split(",")])
     if args.report:
