@@ -23,6 +23,25 @@ else
   LIMIT=240
 fi
 say() { echo "== $*" | tee -a "$LOG"; }
+# A smoke run on a CPU without bfloat16 instructions takes its steps in float32 (dckd refuses
+# bf16 there: it is emulated, tens of times slower).
+NO_BF16=0
+if [ "${SMOKE:-0}" = 1 ] && ! "$PY" -c "import sys, dckd_cli.engine.switches as s; sys.exit(not s.cpu_has_bf16())"; then
+  NO_BF16=1
+  say "this CPU has no bfloat16 instructions: the smoke run's bf16 switches are dropped"
+fi
+float32() { # the arguments, less the bf16 switches (with their --precision / --set) when NO_BF16=1
+  local args=("$@") i=0
+  while [ "$i" -lt "${#args[@]}" ]; do
+    local a="${args[$i]}" b="${args[$((i + 1))]:-}"
+    if [ "$NO_BF16" = 1 ] && { [ "$a" = --precision ] || { [ "$a" = --set ] && [[ "$b" == *frozen_bf16=true || "$b" == *mixed_precision=bf16 ]]; }; }; then
+      i=$((i + 2))
+      continue
+    fi
+    printf '%s\n' "$a"
+    i=$((i + 1))
+  done
+}
 
 say "machine"
 { nvidia-smi || true; "$PY" -c "import torch; print(torch.__version__, torch.cuda.is_available())"; } >>"$LOG" 2>&1
@@ -40,6 +59,7 @@ ROWS=(
 for row in "${ROWS[@]}"; do
   name="${row%%|*}"
   read -r -a extra <<<"${row#*|}"
+  mapfile -t extra < <(float32 "${extra[@]}")
   say "step benchmark: $name ${extra[*]:-}"
   timeout "$LIMIT" "$PY" benchmarks/step.py "${SIZE[@]}" "${extra[@]}" --json "$OUT/step-$name.json" >>"$LOG" 2>&1 \
     || say "FAILED: step benchmark $name (exit $?)"
@@ -52,6 +72,7 @@ say "bf16 + compile dckd run on built-in data, then resumed"
 RUN="$OUT/bf16-compile-run"
 rm -rf "$RUN"
 SETS=(--set runtime.mixed_precision=bf16 --set "runtime.compile=[student]" --set runtime.save_every=2)
+mapfile -t SETS < <(float32 "${SETS[@]}")
 timeout "$LIMIT" "$DCKD" distill --preset demo --method dckd --iters "$((ITERS / 2))" --output "$RUN" "${SETS[@]}" -q \
   >>"$LOG" 2>&1 || say "FAILED: the first half (exit $?)"
 timeout "$LIMIT" "$DCKD" distill --output "$RUN" --resume --iters "$ITERS" -q >>"$LOG" 2>&1 \

@@ -25,10 +25,36 @@ def on_cuda(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has the bfloat16 instructions oneDNN computes with (AVX-512 BF16 or AMX);
+    True when torch cannot tell."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return True
+
+
+def check_cpu_bf16(settings: RunSettings, device: torch.device) -> None:
+    """bfloat16 on a CPU without bfloat16 instructions is emulated: a VQGAN encoder's pass took
+    60x and SwinIR-M's 22x the float32 time on an AVX2 machine (docs/performance.md), so a run
+    asking for it there stops before it starts."""
+    r = settings.runtime
+    asked = [("runtime.mixed_precision=bf16", "runtime.mixed_precision=no")] if r.mixed_precision == "bf16" else []
+    asked += [("runtime.frozen_bf16=true", "runtime.frozen_bf16=false")] if r.frozen_bf16 else []
+    if on_cuda(device) or not asked or cpu_has_bf16():
+        return
+    setting, fix = asked[0]
+    raise SwitchError(
+        f"{setting}: this CPU has no bfloat16 instructions (AVX-512 BF16 or AMX), where bfloat16 runs "
+        f"20-60x slower than float32; set {fix} (or train on a GPU)"
+    )
+
+
 def apply_backend_switches(settings: RunSettings, device: torch.device) -> None:
     """TF32 and cuDNN benchmark (CUDA) and the host-memory policy for this process (they are
-    process-wide in torch and in the C library)."""
+    process-wide in torch and in the C library); bfloat16 refused on a CPU that would emulate it."""
     r = settings.runtime
+    check_cpu_bf16(settings, device)
     apply_host_memory(r.keep_host_memory, device)
     if not on_cuda(device):
         return

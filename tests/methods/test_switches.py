@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
+from dckd_cli.engine import switches
 from dckd_cli.engine.build import build_run
 from dckd_cli.engine.checkpoint import load_checkpoint
 from dckd_cli.engine.step import Stepper
@@ -48,7 +50,8 @@ def test_each_switch_keeps_the_terms_and_the_gradient(dckd_settings, switch):
         assert switched[key] == pytest.approx(value, rel=1e-6), key  # the golden test's tolerance
 
 
-def test_frozen_bf16_moves_the_terms_by_little_and_the_student_stays_float32(dckd_settings):
+def test_frozen_bf16_moves_the_terms_by_little_and_the_student_stays_float32(dckd_settings, monkeypatch):
+    monkeypatch.setattr(switches, "cpu_has_bf16", lambda: True)  # the numbers, on any CPU (slow without units)
     plain = _terms(dckd_settings("dckd"), torch.float32)
     half = _terms(dckd_settings("dckd", overrides=("runtime.frozen_bf16=true",)), torch.float32)
     for key in ("rec", "kd"):  # rec does not see a frozen network; kd sees the bf16 teacher
@@ -126,3 +129,24 @@ def test_kept_host_memory_changes_no_value(dckd_settings):
     returned = _terms(dckd_settings("dckd-star", overrides=("runtime.keep_host_memory=false",)), torch.float32)
     kept = _terms(dckd_settings("dckd-star", overrides=("runtime.keep_host_memory=true",)), torch.float32)
     assert kept == returned  # bitwise: only where the blocks come from changes
+
+
+@pytest.mark.parametrize(
+    ("override", "fix"),
+    [
+        ("runtime.mixed_precision=bf16", "runtime.mixed_precision=no"),
+        ("runtime.frozen_bf16=true", "runtime.frozen_bf16=false"),
+    ],
+)
+def test_bf16_on_a_cpu_without_bf16_instructions_stops_before_the_run(dckd_settings, monkeypatch, override, fix):
+    monkeypatch.setattr(switches, "cpu_has_bf16", lambda: False)
+    with pytest.raises(
+        SwitchError, match=rf"^{re.escape(override)}: this CPU has no bfloat16 .+; set {re.escape(fix)} "
+    ):
+        build_run(dckd_settings("dckd", overrides=(override,)))
+    monkeypatch.setattr(switches, "cpu_has_bf16", lambda: True)
+    assert build_run(dckd_settings("dckd", overrides=(override,))).settings.runtime is not None  # where it has them
+
+
+def test_bf16_support_is_what_torch_reports_for_this_cpu():
+    assert switches.cpu_has_bf16() == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
