@@ -50,6 +50,6 @@ reproduce-warmstart: install
 
 # The budget curve (docs/results.md, "Budget curve"): scratch, logits and DCKD with two encoders
 # at 1000 and 2000 iterations, seeds 0-2 (many hours on 2 CPU cores; resumable across machines:
-# finished cells are kept in docs/results/budget/). Needs ../shared.
+# finished cells are kept in docs/results/budget/, unfinished ones parked there with --park). Needs ../shared.
 budget-curve: install
 	$(PY) benchmarks/budget_curve.py --shared ../shared --run 1000,2000 --threads 1 --report

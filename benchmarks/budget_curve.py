@@ -17,6 +17,7 @@ step, machine, student file and SHA-256) and the float16 students beside it. A c
     python benchmarks/budget_curve.py --shared ../shared --run 1000,2000 --threads 1   # resumable
     python benchmarks/budget_curve.py --import runs/budget/lite-1000                  # a finished grid
     python benchmarks/budget_curve.py --check scratch:1000:0                          # another machine
+    python benchmarks/budget_curve.py --park --output runs/budget-curve               # before a stop
     python benchmarks/budget_curve.py --report                                        # table + plot
 """
 
@@ -27,6 +28,7 @@ import fcntl
 import hashlib
 import json
 import platform
+import shutil
 import statistics
 import subprocess
 from collections.abc import Iterator
@@ -49,6 +51,7 @@ SEEDS = (0, 1, 2)
 KEPT = Path("docs/results/budget")
 CURVE = KEPT / "curve.json"
 CHECKS = KEPT / "machine-checks.json"
+PARKED = KEPT / "in-progress"  # unfinished cells' last checkpoints, for a run on another machine
 PLOT = Path("docs/results/budget-curve.png")
 REPORT = Path("docs/results.md")
 BEGIN, END = "<!-- budget-curve: written by benchmarks/budget_curve.py -->", "<!-- /budget-curve -->"
@@ -186,8 +189,42 @@ def import_history(ref: str, manifest_path: str, report_path: str, iters: int) -
             entries[:] = [e for e in entries if _key(e) != _key(entry)] + [entry]
 
 
+def _parked(folder: Path) -> Path:
+    return PARKED / folder.relative_to(Path.cwd()) if folder.is_absolute() else PARKED / folder
+
+
+def park(outputs: list[Path]) -> list[str]:
+    """Copy every unfinished cell under ``outputs`` (its settings, metrics and last checkpoint)
+    to ``in-progress/``, where ``--run`` on another machine (same paths) resumes it; the cells."""
+    parked = []
+    for output in outputs:
+        for settings in sorted(output.glob("lite-*/*/seed-*/settings.yaml")):
+            run = settings.parent
+            last = run / "checkpoints" / "last"
+            if (run / "scores.json").is_file() or not (last / "state.pt").is_file():
+                continue
+            target = _parked(run)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(last, target / "checkpoints" / "last")
+            for name in ("settings.yaml", "metrics.jsonl"):
+                shutil.copy2(run / name, target / name)
+            parked.append(str(run))
+    return parked
+
+
+def unpark(folder: Path) -> bool:
+    """Put a parked copy of the cell ``folder`` in place when the folder has no checkpoint of
+    its own (a run on a new machine); it is left out once the cell finishes."""
+    parked = _parked(folder)
+    if not (parked / "checkpoints" / "last" / "state.pt").is_file() or (folder / "checkpoints").exists():
+        return False
+    shutil.copytree(parked, folder, dirs_exist_ok=True)
+    return True
+
+
 def _run_cell(args: argparse.Namespace, root: Path, iters: int, cell: str, seed: int) -> None:
-    """Run one cell of the protocol at ``iters`` into the ablation folder ``root`` (resumable)."""
+    """Run one cell of the protocol at ``iters`` into the ablation folder ``root`` (resumable;
+    from a parked checkpoint when this machine has none)."""
     ns = argparse.Namespace(
         **PROTOCOL, threads=args.threads, teacher_cache=args.teacher_cache or args.output / "teacher-cache"
     )
@@ -195,6 +232,9 @@ def _run_cell(args: argparse.Namespace, root: Path, iters: int, cell: str, seed:
     spec = AblationSpec(None, protocol.base_overrides(args.shared, ns), "dckd", iters, 0, None)
     plan = plan_ablation(root, spec, [Cell(cell, main[cell], {"run": cell}, seeds=(seed,))], [seed])
     start_folder(plan)
+    folder = AblationFolder(root).cell(cell, seed).root
+    if unpark(folder):
+        print(f"{iters}: {cell}, seed {seed}: resuming the parked checkpoint in {_parked(folder)}", flush=True)
     protocol.random_encoder(root / protocol.RANDOM_ENCODER, args.shared / protocol.TAESANA)
     run_ablation(plan, make_sink=lambda label: None, say=lambda text, n=iters: print(f"{n}: {text}", flush=True))
 
@@ -213,6 +253,7 @@ def run_budgets(args: argparse.Namespace, budgets: list[int]) -> None:
                 continue
             _run_cell(args, root, iters, cell, seed)
             import_folder(root)
+            shutil.rmtree(_parked(AblationFolder(root).cell(cell, seed).root), ignore_errors=True)
 
 
 def check_machine(args: argparse.Namespace, cell: str, iters: int, seed: int) -> None:
@@ -364,6 +405,11 @@ def main() -> None:
         metavar="CELL:ITERS:SEED",
         help="run a kept cell again on this machine and record the difference (machine-checks.json)",
     )
+    parser.add_argument(
+        "--park",
+        action="store_true",
+        help=f"copy the unfinished cells under --output to {PARKED} (commit them; --run resumes them elsewhere)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: torch's choice)")
     parser.add_argument("--teacher-cache", type=Path, default=None, help="memoised teacher outputs to share")
     parser.add_argument("--import", dest="imports", action="append", type=Path, default=[], help="an ablation folder")
@@ -380,6 +426,8 @@ def main() -> None:
         check_machine(args, cell, int(iters), int(seed))
     if args.run:
         run_budgets(args, [int(b) for b in args.run.split(",")])
+    if args.park:
+        print("parked: " + (", ".join(park([args.output])) or "nothing (no unfinished cell with a checkpoint)"))
     if args.report:
         write_report()
 
