@@ -66,16 +66,20 @@ EVAL_SEED = 10_000  # evaluation images draw from seeds above every training var
 
 
 def _builtin(task: str, scale: int, train: bool = False) -> Benchmark:
-    """The built-in evaluation images, or (``train``) centre crops of the training images, which
-    validate without touching the test set."""
+    """The built-in evaluation images, or (``train``) centre crops of the training photographs
+    (``builtin.NOT_VALIDATED`` left out), which validate without touching the test set."""
 
     def loader(img: np.ndarray, seed: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
         gt = img if TASKS[task].paired else mod_crop(img, scale)
         return lambda: (builtin_degrade(task, gt, scale, seed), gt)
 
-    if train:  # the first degraded variant of each training image (the one training also sees)
+    if train:  # the first degraded variant of each photograph (the one training also sees)
         images = tuple((n, builtin.centre_crop(img, builtin.EVAL_SIDE)) for n, img in builtin.train_images())
-        pairs = (EvalPair(n, loader(img, i * TRAIN_VARIANTS)) for i, (n, img) in enumerate(images))
+        pairs = (
+            EvalPair(n, loader(img, i * TRAIN_VARIANTS))
+            for i, (n, img) in enumerate(images)
+            if n not in builtin.NOT_VALIDATED
+        )
         return Benchmark("builtin-train", tuple(pairs))
     pairs = (EvalPair(n, loader(img, EVAL_SEED + i)) for i, (n, img) in enumerate(builtin.eval_images()))
     return Benchmark("builtin", tuple(pairs))

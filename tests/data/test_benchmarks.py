@@ -8,7 +8,7 @@ import pytest
 from dckd_cli.data.benchmarks import load_benchmark
 from dckd_cli.data.folders import DatasetError
 from dckd_cli.data.images import write_image
-from dckd_cli.data.resize import bicubic_downscale
+from dckd_cli.data.resize import bicubic_downscale, imresize
 
 
 def test_builtin_sets_for_every_task():
@@ -19,6 +19,24 @@ def test_builtin_sets_for_every_task():
         assert lq.shape[0] * scale == gt.shape[0] and lq.dtype == np.uint8
         if task != "sr":
             assert np.abs(lq.astype(int) - gt).mean() > 1.0  # really degraded
+
+
+def test_builtin_validation_crops_are_the_photographs_with_their_training_degradation():
+    from dckd_cli.data import builtin
+    from dckd_cli.data.benchmarks import TRAIN_VARIANTS, builtin_degrade
+    from dckd_cli.metrics.psnr_ssim import psnr
+
+    sr = load_benchmark("builtin-train", "sr", 4, None)
+    names = [n for n, _ in builtin.train_images()]
+    assert [p.name for p in sr] == [n for n in names if n != "colorwheel"]
+    for p in sr:  # no crop that bicubic upscales almost losslessly (the colour wheel: 57 dB)
+        lq, gt = p.load()
+        assert psnr(np.asarray(imresize(lq, 4, out_shape=gt.shape[:2])), gt, crop=4) < 50.0, p.name
+    rain = {p.name: p for p in load_benchmark("builtin-train", "derain", 1, None)}
+    index = names.index("camera")  # after the colour wheel: its own seed, the variant training sees
+    gt = builtin.centre_crop(dict(builtin.train_images())["camera"], builtin.EVAL_SIDE)
+    lq, _ = rain["camera"].load()
+    assert np.array_equal(lq, builtin_degrade("derain", gt, 1, index * TRAIN_VARIANTS))
 
 
 def test_sr_folder_layouts(tmp_path: Path, rng):
