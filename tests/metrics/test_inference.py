@@ -55,7 +55,11 @@ def test_streamed_tiles_equal_the_whole_image_and_hold_only_uint8_buffers():
     tiled = run_on_image(net, img, 2, tile=64, overlap=8)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert np.array_equal(tiled, whole)
+    # Equal up to rounding at a half: oneDNN may pick another convolution kernel for a tile's
+    # size than for the whole image's (on one AVX2 CPU 2 of 936,000 values were one level apart;
+    # a seam or an offset tile moves thousands, by many levels).
+    diff = np.abs(tiled.astype(int) - whole)
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= 1e-4 * diff.size, (diff.max(), np.count_nonzero(diff))
     assert peak < 2 * tiled.nbytes, (peak, tiled.nbytes)
 
 
