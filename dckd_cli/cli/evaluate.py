@@ -89,6 +89,7 @@ def evaluate_command(
         "scale": scale,
         "data.root": str(data_root) if data_root else None,
         "data.test": [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None,
+        "data.val_is_test": True,  # nothing is validated here: any set may be scored, the validation one too
         "data.lr_source": lr_source,
         "runtime.tile": tile,
         "runtime.tile_overlap": tile_overlap,

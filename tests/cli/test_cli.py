@@ -36,6 +36,24 @@ def test_evaluate_builtin_writes_json(tmp_path: Path):
     )
 
 
+def test_evaluate_scores_the_validation_crops_as_any_set(tmp_path: Path):
+    """builtin-train is the demo's validation set: evaluate scores it (nothing is validated)."""
+    import numpy as np
+
+    from dckd_cli.data.benchmarks import load_benchmark
+    from dckd_cli.data.resize import imresize
+    from dckd_cli.metrics.psnr_ssim import psnr
+
+    out = tmp_path / "v.json"
+    args = ["evaluate", "--model", "bicubic", "--scale", "4", "--datasets", "builtin-train", "--json", str(out), "-q"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(out.read_text())
+    pairs = [p.load() for p in load_benchmark("builtin-train", "sr", 4, None)]
+    by_hand = np.mean([psnr(imresize(lq, 4, out_shape=gt.shape[:2]), gt, crop=4) for lq, gt in pairs])
+    assert record["images"] == len(pairs) and record["psnr"] == pytest.approx(by_hand, abs=1e-6)
+
+
 def test_evaluate_saves_images(tmp_path: Path):
     result = runner.invoke(
         app, ["evaluate", "--model", "bicubic", "--scale", "4", "--save-images", str(tmp_path / "img"), "-q"]
