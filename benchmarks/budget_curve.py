@@ -190,7 +190,9 @@ def import_history(ref: str, manifest_path: str, report_path: str, iters: int) -
 
 
 def _parked(folder: Path) -> Path:
-    return PARKED / folder.relative_to(Path.cwd()) if folder.is_absolute() else PARKED / folder
+    """Where the cell ``folder`` is parked: one flat name (a folder named ``runs`` is ignored by git)."""
+    relative = folder.relative_to(Path.cwd()) if folder.is_absolute() else folder
+    return PARKED / "-".join(relative.parts)
 
 
 def park(outputs: list[Path]) -> list[str]:
