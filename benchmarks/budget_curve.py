@@ -42,6 +42,7 @@ from evidence import DATASETS, mean_std
 from dckd_cli.atomic import atomic_path
 from dckd_cli.deploy.student_file import StudentInfo, save_student
 from dckd_cli.engine.ablation_folder import AblationFolder
+from dckd_cli.engine.run_folder import RunFolder
 from dckd_cli.pipelines.ablate import AblationSpec, plan_ablation, run_ablation, start_folder
 from dckd_cli.pipelines.ablation_grid import Cell
 from dckd_cli.pipelines.evaluate import ModelChoice, resolve_model
@@ -80,11 +81,25 @@ def locked_curve() -> Iterator[list[dict[str, object]]]:
     KEPT.mkdir(parents=True, exist_ok=True)
     with open(KEPT / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        entries = json.loads(CURVE.read_text()) if CURVE.is_file() else []
+        entries = _entries(CURVE)
         yield entries
         entries.sort(key=lambda e: (e["iters"], CELLS.index(e["cell"]), e["seed"]))
         with atomic_path(CURVE) as tmp:
             tmp.write_text(json.dumps(entries, indent=1) + "\n")
+
+
+def _entries(path: Path) -> list[dict[str, object]]:
+    """The entries of a kept JSON list (``curve.json``, ``machine-checks.json``); none before the first."""
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def _measured(scores: dict[str, object]) -> dict[str, float]:
+    """PSNR per set of a cell's ``scores.json``."""
+    return {d: scores["results"][d]["psnr"] for d in DATASETS}  # type: ignore[index]
+
+
+def _differences(check: dict[str, object]) -> str:
+    return ", ".join(f"{d} {v:+.4f} dB" for d, v in check["difference_db"].items())  # type: ignore[union-attr]
 
 
 def _key(entry: dict[str, object]) -> tuple[object, object, object]:
@@ -95,7 +110,7 @@ def import_folder(root: Path) -> list[str]:
     """Keep every finished cell of an ablation folder made with this protocol; the cells kept."""
     folder = AblationFolder(root)
     kept = []
-    recorded = {_key(e): e for e in (json.loads(CURVE.read_text()) if CURVE.is_file() else [])}
+    recorded = {_key(e): e for e in _entries(CURVE)}
     for cell in CELLS:
         for seed in SEEDS:
             run = folder.cell(cell, seed)
@@ -106,7 +121,7 @@ def import_folder(root: Path) -> list[str]:
             scores = json.loads(run.scores.read_text())
             iters = settings.optim.iters
             name = f"{cell}-{iters}-seed{seed}.safetensors"
-            measured = {d: scores["results"][d]["psnr"] for d in DATASETS}
+            measured = _measured(scores)
             before = recorded.get((cell, iters, seed))
             if before is not None and _unchanged(before, measured, KEPT / name):
                 kept.append(f"{cell} x{iters} seed {seed}")  # kept already: not written again
@@ -201,26 +216,26 @@ def park(outputs: list[Path]) -> list[str]:
     parked = []
     for output in outputs:
         for settings in sorted(output.glob("lite-*/*/seed-*/settings.yaml")):
-            run = settings.parent
-            last = run / "checkpoints" / "last"
-            if (run / "scores.json").is_file() or not (last / "state.pt").is_file():
+            run = RunFolder(settings.parent)
+            last = run.checkpoint("last")
+            if run.scores.is_file() or not (last / "state.pt").is_file():
                 continue
-            target = _parked(run)
-            shutil.rmtree(target, ignore_errors=True)
-            shutil.copytree(last, target / "checkpoints" / "last")
-            for name in ("settings.yaml", "metrics.jsonl"):
-                shutil.copy2(run / name, target / name)
-            parked.append(str(run))
+            target = RunFolder(_parked(run.root))
+            shutil.rmtree(target.root, ignore_errors=True)
+            shutil.copytree(last, target.checkpoint("last"))
+            for source, copy in ((run.settings, target.settings), (run.metrics, target.metrics)):
+                shutil.copy2(source, copy)
+            parked.append(str(run.root))
     return parked
 
 
 def unpark(folder: Path) -> bool:
     """Put a parked copy of the cell ``folder`` in place when the folder has no checkpoint of
     its own (a run on a new machine); it is left out once the cell finishes."""
-    parked = _parked(folder)
-    if not (parked / "checkpoints" / "last" / "state.pt").is_file() or (folder / "checkpoints").exists():
+    parked = RunFolder(_parked(folder))
+    if not parked.has_checkpoint() or RunFolder(folder).saved_any():
         return False
-    shutil.copytree(parked, folder, dirs_exist_ok=True)
+    shutil.copytree(parked.root, folder, dirs_exist_ok=True)
     return True
 
 
@@ -244,7 +259,7 @@ def _run_cell(args: argparse.Namespace, root: Path, iters: int, cell: str, seed:
 def run_budgets(args: argparse.Namespace, budgets: list[int]) -> None:
     """Run every cell of ``budgets`` not in the curve yet: per budget the scratch / logits pairs
     on every seed, then the dckd cells seed by seed; each finished cell is kept at once."""
-    done = {_key(e) for e in (json.loads(CURVE.read_text()) if CURVE.is_file() else [])}
+    done = {_key(e) for e in _entries(CURVE)}
     for iters in budgets:
         root = args.output / f"lite-{iters}"
         seeds = [s for s in SEEDS if args.seeds is None or s in args.seeds]
@@ -267,7 +282,7 @@ def check_machine(args: argparse.Namespace, cell: str, iters: int, seed: int) ->
     root = args.output / f"check-{iters}"
     _run_cell(args, root, iters, cell, seed)
     scores = json.loads(AblationFolder(root).cell(cell, seed).scores.read_text())
-    again = {d: scores["results"][d]["psnr"] for d in DATASETS}
+    again = _measured(scores)
     entry = {
         "cell": cell,
         "iters": iters,
@@ -279,12 +294,10 @@ def check_machine(args: argparse.Namespace, cell: str, iters: int, seed: int) ->
         "difference_db": {d: again[d] - kept["scores"][d] for d in DATASETS},
         "seconds_per_step": scores.get("seconds_per_iter"),
     }
-    checks = json.loads(CHECKS.read_text()) if CHECKS.is_file() else []
-    checks = [c for c in checks if (_key(c), c["machine"]) != (_key(entry), entry["machine"])] + [entry]
+    checks = [c for c in _entries(CHECKS) if (_key(c), c["machine"]) != (_key(entry), entry["machine"])] + [entry]
     with atomic_path(CHECKS) as tmp:
         tmp.write_text(json.dumps(checks, indent=1) + "\n")
-    diffs = ", ".join(f"{d} {v:+.4f} dB" for d, v in entry["difference_db"].items())
-    print(f"{cell} x{iters} seed {seed} again: {diffs}")
+    print(f"{cell} x{iters} seed {seed} again: {_differences(entry)}")
 
 
 def write_report(report: Path = REPORT) -> None:
@@ -329,12 +342,10 @@ def write_report(report: Path = REPORT) -> None:
         lines.append(f"| {iters} | " + " | ".join(costs) + " |")
     machines = sorted({e["machine"] for e in entries})
     lines += ["", "Machines: " + "; ".join(machines) + "."]
-    checks = json.loads(CHECKS.read_text()) if CHECKS.is_file() else []
-    for c in checks:  # a kept cell run again on another machine (--check)
-        diffs = ", ".join(f"{d} {v:+.4f} dB" for d, v in c["difference_db"].items())
+    for c in _entries(CHECKS):  # a kept cell run again on another machine (--check)
         lines.append(
             f"{c['cell']} x{c['iters']} seed {c['seed']}, first run on {c['kept_machine']}, run again on "
-            f"{c['machine']}: {diffs} (`--check`, `docs/results/budget/machine-checks.json`)."
+            f"{c['machine']}: {_differences(c)} (`--check`, `docs/results/budget/machine-checks.json`)."
         )
     lines += ["", f"![budget curve]({PLOT.relative_to('docs')})", END]
     plot(curve)

@@ -39,11 +39,12 @@ def check_cpu_bf16(settings: RunSettings, device: torch.device) -> None:
     60x and SwinIR-M's 22x the float32 time on an AVX2 machine (docs/performance.md), so a run
     asking for it there stops before it starts."""
     r = settings.runtime
-    asked = [("runtime.mixed_precision=bf16", "runtime.mixed_precision=no")] if r.mixed_precision == "bf16" else []
-    asked += [("runtime.frozen_bf16=true", "runtime.frozen_bf16=false")] if r.frozen_bf16 else []
-    if on_cuda(device) or not asked or cpu_has_bf16():
+    if on_cuda(device) or not (r.mixed_precision == "bf16" or r.frozen_bf16) or cpu_has_bf16():
         return
-    setting, fix = asked[0]
+    if r.mixed_precision == "bf16":
+        setting, fix = "runtime.mixed_precision=bf16", "runtime.mixed_precision=no"
+    else:
+        setting, fix = "runtime.frozen_bf16=true", "runtime.frozen_bf16=false"
     raise SwitchError(
         f"{setting}: this CPU has no bfloat16 instructions (AVX-512 BF16 or AMX), where bfloat16 runs "
         f"20-60x slower than float32; set {fix} (or train on a GPU)"
