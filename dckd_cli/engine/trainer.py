@@ -29,7 +29,7 @@ from dckd_cli.engine.step import NonFiniteLoss, Stepper, Window, timed_batches
 from dckd_cli.engine.stop import Stopped, StopRequest
 from dckd_cli.engine.trackers import Trackers
 from dckd_cli.folders import FolderLock, refuse_overlap
-from dckd_cli.metrics.scoring import evaluate
+from dckd_cli.metrics.scoring import DatasetResult, evaluate
 from dckd_cli.models.zoo import build_model, input_needs
 from dckd_cli.settings.schema import RunSettings
 
@@ -136,10 +136,12 @@ class Trainer:
         s, acc = self.settings, self.accelerator
         saved = []
         if (iteration % s.runtime.val_every == 0 or final) and acc.is_main_process:
-            self.last_psnr = self._validate(self.built.ema.model, iteration)
+            result = self._validate(self.built.ema.model, iteration)
+            self.last_psnr = result.psnr
             improved = self.best is None or self.last_psnr > self.best
             record |= {"iter": iteration, "val_psnr": self.last_psnr}
-            collapse = self.guard.check(iteration, self.last_psnr, self.last_terms)
+            images = [score.psnr for score in result.per_image]
+            collapse = self.guard.check(iteration, self.last_psnr, self.last_terms, images)
             if collapse is not None and s.guard.action == "stop" and not final:
                 self.log.write(record)
                 self._save("last", iteration)
@@ -200,7 +202,7 @@ class Trainer:
         self.trackers.end()
         return TrainResult(self.folder, iteration, self.best, self.last_psnr, time.perf_counter() - began)
 
-    def _validate(self, model: nn.Module, iteration: int) -> float:
+    def _validate(self, model: nn.Module, iteration: int) -> DatasetResult:
         s = self.settings
         (result,) = evaluate(
             model,
@@ -215,16 +217,17 @@ class Trainer:
             save_dir=self.run_folder.val_images(iteration),
             save_limit=VAL_IMAGES_SAVED,
         )
-        return result.psnr
+        return result
 
-    def _reference_psnr(self) -> tuple[str, float]:
-        """The task's reference row (bicubic / the degraded input) on the validation images."""
+    def _reference_psnr(self) -> tuple[str, float, list[float]]:
+        """The task's reference row (bicubic / the degraded input) on the validation images:
+        its name, mean PSNR and per-image PSNRs."""
         s = self.settings
         name = reference_for(s.task)
         (result,) = evaluate(
             build_model(name, "tiny", s.scale), [self.built.val_bench], task=s.task, scale=s.scale, model_name=name
         )
-        return name, result.psnr
+        return name, result.psnr, [score.psnr for score in result.per_image]
 
     def _save(self, tag: str, iteration: int) -> None:
         acc, built = self.accelerator, self.built

@@ -245,10 +245,10 @@ class RuntimeSettings(Section):
 
 
 class GuardSettings(Section):
-    """The collapse guard: each validation PSNR is compared with the task's reference row
-    (bicubic / the degraded input, on the same images) once the warm-up is over, and with the
-    run's best so far; the first time it falls more than ``margin_db`` below either, the run
-    warns (or stops)."""
+    """The collapse guard: each validation is compared with the task's reference row
+    (bicubic / the degraded input, on the same images, the median of the per-image gaps) once
+    the warm-up is over, and its mean PSNR with the run's best so far; the first time it falls
+    more than ``margin_db`` below either, the run warns (or stops)."""
 
     action: Literal["warn", "stop", "off"] = Field(
         default="warn", description="warn once, stop the run (after saving 'last'), or off"
