@@ -23,12 +23,10 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
-from step import cpu_name, random_imagenet_encoder, settings_for
+from step import cpu_name, random_imagenet_encoder, random_teacher, settings_for
 
 from dckd_cli.engine.build import build_run
 from dckd_cli.engine.step import step_clock
-from dckd_cli.models.zoo import build_model
 
 POLICIES = {"glibc": "false", "kept": "true"}
 
@@ -88,12 +86,10 @@ def main() -> None:
     record: dict[str, object] = {"device": cpu_name(), "batch": args.batch, "steps": args.steps, "rows": {}}
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dckd-host-memory-") as tmp:
-        files = {"teacher": Path(tmp) / "teacher.safetensors", "encoder": Path(tmp) / "imagenet.safetensors"}
-        save_file(
-            {k: v.contiguous() for k, v in build_model("swinir", "teacher", 4).state_dict().items()},
-            str(files["teacher"]),
-        )
-        random_imagenet_encoder(files["encoder"])
+        files = {
+            "teacher": random_teacher("swinir", 4, Path(tmp) / "teacher.safetensors"),
+            "encoder": random_imagenet_encoder(Path(tmp) / "imagenet.safetensors"),
+        }
         for method in args.methods.split(","):
             runs: dict[str, list[dict[str, float]]] = {p: [] for p in POLICIES}
             for _ in range(args.rounds):

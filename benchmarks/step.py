@@ -52,6 +52,14 @@ def random_imagenet_encoder(path: Path) -> Path:
     return path
 
 
+def random_teacher(arch: str, scale: int, path: Path) -> Path:
+    """A teacher of the architecture table's ``teacher`` size with random weights, written to
+    ``path`` (the step's cost does not depend on the weights)."""
+    model = build_model(arch, "teacher", scale)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
 def random_tiny_ae(path: Path, like: Path) -> Path | None:
     """A tiny-autoencoder encoder of ``like``'s shape with random weights (None without ``like``)."""
     if not like.is_file():
@@ -106,7 +114,7 @@ def step_costs(run: Run) -> tuple[float, float]:
     lq, gt = next(synthetic_batches(run))
     with FlopCounterMode(display=False) as counter:
         with saved_for_backward() as saved:
-            _, loss = stepper._forward(lq, gt)
+            _, loss = stepper.forward(lq, gt)
         loss.backward()
     run.optimizer.zero_grad(set_to_none=True)
     return counter.get_total_flops() / 1e9, saved.mb
@@ -237,9 +245,7 @@ def main() -> None:
             encoders.pop("compact")
         for pair in pairs:
             arch, scale = PAIRS[pair]
-            teacher = Path(tmp) / f"{pair}-teacher.safetensors"
-            model = build_model(arch, "teacher", scale)
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(teacher))
+            teacher = random_teacher(arch, scale, Path(tmp) / f"{pair}-teacher.safetensors")
             methods = args.methods.split(",") if args.methods else list(METHODS)
             chosen = [e for e in encoders if args.encoders is None or e in args.encoders.split(",")]
             rows = [(m, None) for m in methods if not m.startswith("dckd")]

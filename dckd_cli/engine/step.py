@@ -101,7 +101,7 @@ class Stepper:
         if res.history is not None:
             res.history.runner = compiled(res.history.runner, "history", s)
 
-    def _forward(self, lq: torch.Tensor, gt: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def forward(self, lq: torch.Tensor, gt: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The student's restoration and the method's weighted terms, under the step's autocast."""
         if self.channels_last_input:
             lq = lq.contiguous(memory_format=torch.channels_last)
@@ -118,7 +118,7 @@ class Stepper:
             if s.runtime.compile:
                 terms, loss = self._compiled_forward(lq, gt)
             else:
-                terms, loss = self._forward(lq, gt)
+                terms, loss = self.forward(lq, gt)
             names = [*terms, "loss"]
             stacked = torch.stack([v.detach() for v in terms.values()] + [loss.detach()]).double()
             bad = None
@@ -166,7 +166,7 @@ class Stepper:
         import torch._dynamo
 
         try:
-            return self._forward(lq, gt)
+            return self.forward(lq, gt)
         except torch._dynamo.exc.TorchDynamoException as err:
             r = self.run.settings.runtime
             lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]

@@ -21,7 +21,7 @@ def _step(settings) -> tuple[dict[str, float], float]:  # noqa: ANN001
     g = torch.Generator().manual_seed(5)
     lq, gt = (torch.rand(2, 3, s, s, generator=g, dtype=torch.float64) for s in (16, 32))
     with saved_for_backward() as saved:
-        terms, loss = stepper._forward(lq, gt)
+        terms, loss = stepper.forward(lq, gt)
     loss.backward()
     out = {name: float(value.detach()) for name, value in terms.items()}
     out["grad"] = float(sum(p.grad.abs().sum() for p in run.student.parameters() if p.grad is not None))
