@@ -1,0 +1,89 @@
+"""The budget curve's bookkeeping (benchmarks/budget_curve.py): the paired differences its
+table reports, and parking an unfinished cell so that another machine resumes it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+budget_curve = pytest.importorskip("budget_curve")
+
+
+@pytest.fixture
+def kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The kept files under ``tmp_path`` (the working folder there, as the script runs from the root)."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "docs" / "results" / "budget"
+    root.mkdir(parents=True)
+    for name, value in (("KEPT", root), ("CURVE", root / "curve.json"), ("CHECKS", root / "machine-checks.json")):
+        monkeypatch.setattr(budget_curve, name, value)
+    monkeypatch.setattr(budget_curve, "PARKED", root / "in-progress")
+    monkeypatch.setattr(budget_curve, "PLOT", Path("docs") / "results" / "budget-curve.png")
+    return root
+
+
+def _entry(cell: str, iters: int, seed: int, set5: float, set14: float, seconds: float = 2.0) -> dict[str, object]:
+    scores = {"Set5": set5, "Set14": set14}
+    return {"cell": cell, "iters": iters, "seed": seed, "scores": scores, "seconds_per_step": seconds, "machine": "m"}
+
+
+def test_the_table_pairs_cells_by_seed(kept: Path):
+    entries = [
+        _entry("logits", 1000, 0, 30.0, 27.0),
+        _entry("logits", 1000, 1, 30.5, 27.2),
+        _entry("dckd-taesana", 1000, 0, 29.8, 27.1, seconds=5.0),
+        _entry("dckd-taesana", 1000, 1, 30.1, 27.1, seconds=7.0),
+        _entry("logits", 2000, 0, 31.0, 28.0),  # no dckd cell at 2000 yet: no row for it
+    ]
+    (kept / "curve.json").write_text(json.dumps(entries))
+    report = kept.parents[1] / "results.md"
+    report.write_text("# results\n\nthe reading\n")
+    budget_curve.write_report(report)
+    text = report.read_text()
+    # seed 0: -0.2 / +0.1, seed 1: -0.4 / -0.1 -> mean -0.3 ± 0.141, 0.0 ± 0.141
+    assert "| 1000 | dckd-taesana − logits | -0.300 ± 0.141 | +0.000 ± 0.141 | 2 |" in text
+    assert "| 2000 | dckd-taesana − logits" not in text
+    assert "| 1000 |  | 2.00 | 6.00 |  |" in text  # s / step: median of the cell's seeds
+    assert text.startswith("# results\n\nthe reading\n") and text.count(budget_curve.BEGIN) == 1
+    budget_curve.write_report(report)  # again: the block is replaced, not appended
+    assert report.read_text() == text
+    assert budget_curve.PLOT.stat().st_size > 10_000
+
+
+def _cell(root: Path, cell: str, seed: int, *, checkpoint: bool, finished: bool = False) -> Path:
+    folder = root / "lite-2000" / cell / f"seed-{seed}"
+    folder.mkdir(parents=True)
+    (folder / "settings.yaml").write_text(f"cell: {cell}\n")
+    (folder / "metrics.jsonl").write_text('{"iter": 900}\n')
+    if checkpoint:
+        (folder / "checkpoints" / "last").mkdir(parents=True)
+        (folder / "checkpoints" / "last" / "state.pt").write_bytes(b"state at 900")
+    if finished:
+        (folder / "scores.json").write_text("{}")
+    return folder
+
+
+def test_park_copies_unfinished_cells_and_unpark_puts_them_back(kept: Path):
+    output = Path("runs") / "budget-curve"
+    unfinished = _cell(output, "dckd-random", 1, checkpoint=True)
+    _cell(output, "logits", 1, checkpoint=True, finished=True)  # kept in the curve already
+    _cell(output, "dckd-taesana", 1, checkpoint=False)  # nothing to resume from
+    assert budget_curve.park([output]) == [str(unfinished)]
+    parked = kept / "in-progress" / "runs-budget-curve-lite-2000-dckd-random-seed-1"
+    assert sorted(p.name for p in parked.iterdir()) == ["checkpoints", "metrics.jsonl", "settings.yaml"]
+    assert (parked / "checkpoints" / "last" / "state.pt").read_bytes() == b"state at 900"
+
+    (unfinished / "checkpoints" / "last" / "state.pt").write_bytes(b"state at 1000")
+    assert not budget_curve.unpark(unfinished)  # the folder has a checkpoint of its own: left alone
+    assert (unfinished / "checkpoints" / "last" / "state.pt").read_bytes() == b"state at 1000"
+
+    for path in sorted(unfinished.rglob("*"), reverse=True):  # a new machine: the folder is gone
+        path.unlink() if path.is_file() else path.rmdir()
+    unfinished.rmdir()
+    assert budget_curve.unpark(unfinished)
+    assert (unfinished / "checkpoints" / "last" / "state.pt").read_bytes() == b"state at 900"
+    assert (unfinished / "settings.yaml").read_text() == "cell: dckd-random\n"
