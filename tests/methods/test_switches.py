@@ -26,7 +26,7 @@ def _terms(settings, dtype: torch.dtype = torch.float64) -> dict[str, float]:  #
     stepper = Stepper(run)
     g = torch.Generator().manual_seed(5)
     lq, gt = (torch.rand(2, 3, s, s, generator=g, dtype=dtype) for s in (16, 32))
-    terms, loss = stepper._forward(lq, gt) if not settings.runtime.compile else stepper._compiled_forward(lq, gt)
+    terms, loss = stepper.forward(lq, gt) if not settings.runtime.compile else stepper._compiled_forward(lq, gt)
     loss.backward()
     out = {name: float(value) for name, value in terms.items()}
     out["grad"] = float(sum(p.grad.abs().sum() for p in run.student.parameters() if p.grad is not None))
