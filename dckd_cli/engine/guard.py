@@ -30,11 +30,11 @@ class Collapsed(DckdError):
 @dataclass
 class CollapseGuard:
     settings: RunSettings
-    # the reference row's name, PSNR and per-image PSNRs, in the validation set's order (computed once, when needed)
-    reference: Callable[[], tuple[str, float, Sequence[float]]]
+    # the reference row's name and per-image PSNRs, in the validation set's order (computed once, when needed)
+    reference: Callable[[], tuple[str, Sequence[float]]]
     best: tuple[float, int | None] | None = None  # the best validation PSNR and its iteration (None: unknown)
     warned: bool = False
-    reference_row: tuple[str, float, Sequence[float]] | None = None  # ``reference()``, once computed
+    reference_row: tuple[str, Sequence[float]] | None = None  # ``reference()``, once computed
 
     def state_dict(self) -> dict[str, object]:
         """What a resumed run needs to go on guarding as the uninterrupted one would."""
@@ -50,10 +50,9 @@ class CollapseGuard:
         self.best = None if best is None else (float(best[0]), int(best[1]))  # type: ignore[index]
         self.warned = bool(state["warned"])
 
-    def check(self, iteration: int, psnr: float, terms: dict[str, float], images: Sequence[float] = ()) -> str | None:
+    def check(self, iteration: int, psnr: float, terms: dict[str, float], images: Sequence[float]) -> str | None:
         """The warning for this validation, the first time the run looks collapsed (else None);
-        ``images``: this validation's per-image PSNRs (without them, or where the reference row
-        has none, the means are compared)."""
+        ``psnr``: its mean, ``images``: its per-image PSNRs, in the reference row's order."""
         g = self.settings.guard
         best = self.best
         if best is None or psnr > best[0]:
@@ -75,11 +74,7 @@ class CollapseGuard:
 
     def _below_reference(self, psnr: float, images: Sequence[float], margin: float) -> str | None:
         """Why the run is under the reference row by more than ``margin`` (else None)."""
-        name, mean, reference = self.reference_row  # type: ignore[misc]
-        if len(images) != len(reference) or not images:
-            if psnr >= mean - margin:
-                return None
-            return f"is {mean - psnr:.2f} dB below the {name} row on the same images ({mean:.2f} dB)"
+        name, reference = self.reference_row  # type: ignore[misc]
         gaps = [0.0 if s == r else r - s for s, r in zip(images, reference, strict=True)]  # both lossless: 0
         gap = statistics.median(gaps)
         if gap <= margin:
@@ -87,7 +82,7 @@ class CollapseGuard:
         under = sum(g > margin for g in gaps)
         return (
             f"is {gap:.2f} dB below the {name} row on the median image ({under} of {len(gaps)} validation images "
-            f"more than {margin:g} dB below it; means {psnr:.2f} against {mean:.2f} dB)"
+            f"more than {margin:g} dB below it; means {psnr:.2f} against {statistics.mean(reference):.2f} dB)"
         )
 
     def _advice(self, terms: dict[str, float]) -> str:

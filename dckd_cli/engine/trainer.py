@@ -219,15 +219,15 @@ class Trainer:
         )
         return result
 
-    def _reference_psnr(self) -> tuple[str, float, list[float]]:
+    def _reference_psnr(self) -> tuple[str, list[float]]:
         """The task's reference row (bicubic / the degraded input) on the validation images:
-        its name, mean PSNR and per-image PSNRs."""
+        its name and per-image PSNRs."""
         s = self.settings
         name = reference_for(s.task)
         (result,) = evaluate(
             build_model(name, "tiny", s.scale), [self.built.val_bench], task=s.task, scale=s.scale, model_name=name
         )
-        return name, result.psnr, [score.psnr for score in result.per_image]
+        return name, [score.psnr for score in result.per_image]
 
     def _save(self, tag: str, iteration: int) -> None:
         acc, built = self.accelerator, self.built

@@ -54,16 +54,18 @@ def test_below_the_reference_row_after_the_warm_up_and_stop(tmp_path: Path, tiny
 
 def test_the_guard_advice_for_a_contrastive_term_and_off(tiny_settings):
     settings = tiny_settings("dckd")
-    guard = CollapseGuard(settings, lambda: ("bicubic", 25.0, ()))
+    guard = CollapseGuard(settings, lambda: ("bicubic", [25.0]))
     settings.guard.min_iters = 0
-    assert guard.check(1, 28.0, {"rec": 0.1}) is None  # inside the warm-up, nothing to compare with
-    assert guard.check(3, 27.5, {"rec": 0.1}) is None  # within the margin of the best
-    assert CollapseGuard(settings, lambda: ("bicubic", 25.0, ())).check(3, 24.5, {}) is None  # under bicubic, in margin
-    message = guard.check(5, 26.5, {"rec": 0.02, "kd": 0.01, "dcl": 0.9})
+    assert guard.check(1, 28.0, {"rec": 0.1}, [28.0]) is None  # inside the warm-up, nothing to compare with
+    assert guard.check(3, 27.5, {"rec": 0.1}, [27.5]) is None  # within the margin of the best
+    assert (
+        CollapseGuard(settings, lambda: ("bicubic", [25.0])).check(3, 24.5, {}, [24.5]) is None
+    )  # under bicubic, in margin
+    message = guard.check(5, 26.5, {"rec": 0.02, "kd": 0.01, "dcl": 0.9}, [26.5])
     assert "'dcl' (0.9)" in message and "lower method.weights.dcl (now 0.1)" in message
     assert "method.encoder.checkpoint" in message
     settings.guard.action = "off"
-    assert CollapseGuard(settings, lambda: ("bicubic", 99.0, ())).check(12, 1.0, {}) is None
+    assert CollapseGuard(settings, lambda: ("bicubic", [99.0])).check(12, 1.0, {}, [1.0]) is None
 
 
 def test_the_reference_row_is_compared_image_by_image(tiny_settings):
@@ -72,23 +74,23 @@ def test_the_reference_row_is_compared_image_by_image(tiny_settings):
     others, and does not hide a student that collapsed on the others."""
     settings = tiny_settings("logits", iters=10, **{"guard.min_iters": 0, "guard.warmup": 0.0})
     bicubic = [57.0, 30.0, 28.0]  # mean 38.33
-    ahead = CollapseGuard(settings, lambda: ("bicubic", 38.33, bicubic))
+    ahead = CollapseGuard(settings, lambda: ("bicubic", bicubic))
     assert ahead.check(5, 36.5, {}, [49.6, 30.5, 29.5]) is None  # mean 1.8 dB under bicubic, median 0.5 above
-    hidden = CollapseGuard(settings, lambda: ("bicubic", 38.33, bicubic))
+    hidden = CollapseGuard(settings, lambda: ("bicubic", bicubic))
     message = hidden.check(5, 38.0, {}, [60.0, 27.5, 26.5])  # mean 0.33 dB under (within the margin)
     assert "is 1.50 dB below the bicubic row on the median image (2 of 3 validation images" in message
     assert "means 38.00 against 38.33 dB" in message
-    lossless = CollapseGuard(settings, lambda: ("bicubic", math.inf, [math.inf, 30.0, 28.0]))
+    lossless = CollapseGuard(settings, lambda: ("bicubic", [math.inf, 30.0, 28.0]))
     assert lossless.check(5, math.inf, {}, [math.inf, 30.2, 28.1]) is None  # an image both restore exactly
-    two = CollapseGuard(settings, lambda: ("bicubic", 43.5, [57.0, 30.0]))
+    two = CollapseGuard(settings, lambda: ("bicubic", [57.0, 30.0]))
     assert "3.50 dB below the bicubic row on the median image" in two.check(5, 40.0, {}, [49.6, 30.4])
 
 
 def test_the_reference_row_is_computed_once(tiny_settings):
     calls = []
     settings = tiny_settings("logits", iters=10, **{"guard.min_iters": 0})
-    guard = CollapseGuard(settings, lambda: calls.append(1) or ("bicubic", 20.0, ()))
-    assert guard.check(5, 30.0, {}) is None and guard.check(7, 30.5, {}) is None
+    guard = CollapseGuard(settings, lambda: calls.append(1) or ("bicubic", [20.0]))
+    assert guard.check(5, 30.0, {}, [30.0]) is None and guard.check(7, 30.5, {}, [30.5]) is None
     assert calls == [1]
 
 
@@ -122,6 +124,6 @@ def test_a_resumed_run_does_not_warn_twice(tmp_path: Path, tiny_settings, monkey
 
 
 def test_a_checkpoint_from_before_the_guard_state_keeps_the_best_psnr(tiny_settings):
-    guard = CollapseGuard(tiny_settings("logits"), lambda: ("bicubic", 0.0, ()))
+    guard = CollapseGuard(tiny_settings("logits"), lambda: ("bicubic", [0.0]))
     guard.load_state_dict(None, 30.0)
-    assert "from the run's best (30.00 dB before the run was resumed)" in guard.check(8, 28.0, {})
+    assert "from the run's best (30.00 dB before the run was resumed)" in guard.check(8, 28.0, {}, [28.0])
