@@ -3,9 +3,9 @@
 Distilling several students (methods, ablations, seeds) from one teacher on the same data
 order runs the teacher on the same batches again and again; for a small student the
 teacher forward is most of the step. ``CachedTeacher`` stores each output under a hash of
-the teacher's weights and the exact input tensor, so a hit returns the very tensor the
-teacher computed (bitwise), and a changed teacher or input can never be served a stale
-output. Methods that read the teacher's intermediate features (FAKD) must not use it: a
+the teacher's weights, the exact input tensor and the autocast dtype it runs under (mixed
+precision, ``runtime.frozen_bf16``), so a hit returns the very tensor the teacher computed
+(bitwise), and a changed teacher, input or precision can never be served a stale output. Methods that read the teacher's intermediate features (FAKD) must not use it: a
 hit skips the forward pass, and with it the feature taps.
 
 Layout: ``<root>/<teacher fingerprint>/<key[:2]>/<key>.safetensors``.
@@ -38,9 +38,20 @@ def fingerprint(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def input_key(x: torch.Tensor) -> str:
+def precision(device_type: str) -> str:
+    """The autocast dtype the teacher would run in on ``device_type`` ("" outside autocast)."""
+    if not torch.is_autocast_enabled(device_type):
+        return ""
+    return str(torch.get_autocast_dtype(device_type)).removeprefix("torch.")
+
+
+def input_key(x: torch.Tensor, autocast: str = "") -> str:
+    """The hash of ``x`` (shape, dtype, bytes) and, under autocast, of its dtype: an output
+    computed in bfloat16 is never served to a float32 run, nor the other way round."""
     digest = hashlib.sha1()
     _add_tensor(digest, "", x)
+    if autocast:
+        digest.update(f"autocast:{autocast};".encode())
     return digest.hexdigest()
 
 
@@ -56,7 +67,7 @@ class CachedTeacher(nn.Module):
         self.misses = 0
 
     def path(self, x: torch.Tensor) -> Path:
-        key = input_key(x)
+        key = input_key(x, precision(x.device.type))
         return self.folder / key[:2] / f"{key}.safetensors"
 
     @torch.no_grad()

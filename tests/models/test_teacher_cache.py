@@ -56,3 +56,18 @@ def test_fingerprint_covers_scalar_buffers(tmp_path: Path):
     before = CachedTeacher(teacher, tmp_path).folder
     teacher.steps += 1
     assert CachedTeacher(teacher, tmp_path).folder != before
+
+
+def test_an_output_computed_under_autocast_is_kept_apart(tmp_path: Path):
+    teacher = _teacher(0)
+    x = torch.rand(2, 3, 10, 10)
+    cached = CachedTeacher(teacher, tmp_path)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = cached(x)
+    full = cached(x)  # float32 after a bfloat16 entry: a miss, the float32 output
+    assert cached.misses == 2 and cached.hits == 0
+    assert torch.equal(full, teacher.inner(x))
+    assert float((low.float() - full).abs().max()) > 0  # the bfloat16 output really differs
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        again = cached(x)
+    assert cached.hits == 1 and torch.equal(again, low)
