@@ -5,8 +5,9 @@ order runs the teacher on the same batches again and again; for a small student 
 teacher forward is most of the step. ``CachedTeacher`` stores each output under a hash of
 the teacher's weights, the exact input tensor and the autocast dtype it runs under (mixed
 precision, ``runtime.frozen_bf16``), so a hit returns the very tensor the teacher computed
-(bitwise), and a changed teacher, input or precision can never be served a stale output. Methods that read the teacher's intermediate features (FAKD) must not use it: a
-hit skips the forward pass, and with it the feature taps.
+(bitwise), and a changed teacher, input or precision can never be served a stale output.
+Methods that read the teacher's intermediate features (FAKD) must not use it: a hit skips
+the forward pass, and with it the feature taps.
 
 Layout: ``<root>/<teacher fingerprint>/<key[:2]>/<key>.safetensors``.
 """
