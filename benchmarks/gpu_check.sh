@@ -46,11 +46,13 @@ float32() { # the arguments, less the bf16 switches (with their --precision / --
 say "machine"
 { nvidia-smi || true; "$PY" -c "import torch; print(torch.__version__, torch.cuda.is_available())"; } >>"$LOG" 2>&1
 
-# Each row: a name and the switches it adds (on CUDA tf32 and cudnn.benchmark default on).
+# Each row: a name and the switches it adds (on CUDA tf32 and cudnn.benchmark default on). Under
+# bf16 the encoder's passes stay float32 (TF32) unless method.encoder.autocast=true.
 ROWS=(
   "plain|--set runtime.tf32=false --set runtime.cudnn_benchmark=false --set optim.fused=false"
   "defaults|"
   "bf16|--precision bf16"
+  "bf16-encoder-autocast|--precision bf16 --set method.encoder.autocast=true"
   "bf16-channels-last|--precision bf16 --set runtime.channels_last=true"
   "bf16-frozen-bf16|--precision bf16 --set runtime.frozen_bf16=true"
   "bf16-compile|--precision bf16 --set runtime.compile=[student,teacher,encoder]"

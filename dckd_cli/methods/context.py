@@ -43,7 +43,8 @@ class StepContext:
 
     def frozen(self) -> contextlib.AbstractContextManager:
         """Where frozen networks run: inference mode (no graph, no version counters), and in
-        bfloat16 when ``runtime.frozen_bf16`` asks for it (otherwise in the step's autocast)."""
+        bfloat16 when ``runtime.frozen_bf16`` asks for it (otherwise in the step's autocast); the
+        encoder's passes then leave autocast unless ``method.encoder.autocast`` (``_encoding``)."""
         stack = contextlib.ExitStack()
         stack.enter_context(torch.inference_mode())
         if self.resources.frozen_bf16:
@@ -78,17 +79,40 @@ class StepContext:
         with self.frozen():
             return self._float(source(self.lq, lambda: self.teacher_out))
 
+    def _encoding(self) -> contextlib.AbstractContextManager:
+        """Where the encoder's passes compute: in float32 whatever the step's autocast, unless
+        ``method.encoder.autocast`` (bfloat16 features lose a near student's difference to its
+        teacher: docs/performance.md)."""
+        assert self.resources.encoder is not None
+        if self.resources.encoder.autocast:
+            return contextlib.nullcontext()
+        return torch.autocast(self.lq.device.type, enabled=False)
+
+    def _encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the encoder weights' dtype when the pass runs outside autocast."""
+        encoder = self.resources.encoder
+        assert encoder is not None
+        return x if encoder.autocast else x.to(encoder.dtype)
+
+    def _feature(self, x: torch.Tensor) -> torch.Tensor:
+        """An encoder target as the loss takes it: in the student's dtype only when the targets
+        followed ``frozen_bf16`` (outside autocast they are float32, as the anchor's are)."""
+        assert self.resources.encoder is not None
+        return self._float(x) if self.resources.encoder.autocast else x
+
     @cached_property
     def anchor(self) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Encoder features (levels of ``dcl``) and latents (for ``ce``) of the student output: with
         graph; with ``recompute``, only its input is kept and the pass runs again in the backward."""
         encoder = self.resources.encoder
         assert encoder is not None
-        if encoder.recompute and torch.is_grad_enabled() and self.student_out.requires_grad:
-            from torch.utils.checkpoint import checkpoint
+        x = self._encoder_input(self.student_out)
+        with self._encoding():
+            if encoder.recompute and torch.is_grad_enabled() and x.requires_grad:
+                from torch.utils.checkpoint import checkpoint
 
-            return checkpoint(encoder.network, self.student_out, encoder.levels, encoder.latents, use_reentrant=False)
-        return encoder.network(self.student_out, encoder.levels, latents=encoder.latents)
+                return checkpoint(encoder.network, x, encoder.levels, encoder.latents, use_reentrant=False)
+            return encoder.network(x, encoder.levels, latents=encoder.latents)
 
     @cached_property
     def targets(self) -> EncoderTargets:
@@ -96,13 +120,14 @@ class StepContext:
         for the tapped levels; the latents (``ce``), which need the whole encoder, for the positive only."""
         encoder = self.resources.encoder
         assert encoder is not None
-        positive, levels = self.teacher_out, encoder.levels
+        levels = encoder.levels
+        positive = self._encoder_input(self.teacher_out)  # teacher and negatives in their own precision
+        negatives = self._encoder_input(self.negatives) if levels else None
         n = positive.shape[0]
-        with self.frozen():
-            if not levels:  # ce alone
+        with self.frozen(), self._encoding():
+            if negatives is None:  # ce alone
                 _, latents = encoder.network(positive, (), latents=True)
-                return EncoderTargets([], [], self._float(latents))
-            negatives = self.negatives
+                return EncoderTargets([], [], self._feature(latents))
             if encoder.latents:
                 pos_feats, latents = encoder.network(positive, levels, latents=True)
                 neg_feats, _ = encoder.network(negatives.flatten(0, 1), levels, latents=False)
@@ -111,9 +136,9 @@ class StepContext:
                 pos_feats, neg_feats = [f[:n] for f in feats], [f[n:] for f in feats]
         k = negatives.shape[0]
         return EncoderTargets(
-            positive=[self._float(f) for f in pos_feats],
-            negatives=[self._float(f).view(k, n, *f.shape[1:]) for f in neg_feats],
-            latents=None if latents is None else self._float(latents),
+            positive=[self._feature(f) for f in pos_feats],
+            negatives=[self._feature(f).view(k, n, *f.shape[1:]) for f in neg_feats],
+            latents=None if latents is None else self._feature(latents),
         )
 
     @cached_property

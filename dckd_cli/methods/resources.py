@@ -26,13 +26,20 @@ NegativeSource = Callable[[torch.Tensor, Callable[[], torch.Tensor]], torch.Tens
 class EncoderResource:
     """The frozen feature encoder and what one pass of it computes: the levels ``dcl`` taps
     (empty when it is off) with their weights, whether ``ce``'s latents are needed, and whether
-    the anchor's pass is recomputed in the backward (``method.encoder.recompute``)."""
+    the anchor's pass is recomputed in the backward (``method.encoder.recompute``) and whether its
+    passes follow the step's low precision (``method.encoder.autocast``; otherwise float32)."""
 
     network: nn.Module
     levels: tuple[int, ...]
     layer_weights: list[float]
     latents: bool
     recompute: bool = False
+    autocast: bool = False
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the encoder's weights, which its inputs get outside autocast."""
+        return next(self.network.parameters()).dtype
 
     @property
     def codebook(self) -> torch.Tensor:

@@ -62,6 +62,13 @@ class EncoderSettings(Section):
         description="activation checkpointing of the student output's encoder pass: its activations are "
         "recomputed in the backward instead of kept (less memory, one more encoder forward per step)",
     )
+    autocast: bool = Field(
+        default=False,
+        description="run the encoder's passes (the student output's and the targets') in the step's low "
+        "precision (runtime.mixed_precision, runtime.frozen_bf16); off: in float32 whatever the step's "
+        "precision (TF32 on CUDA with runtime.tf32), because bfloat16 rounds the features by about as much "
+        "as a student near its teacher differs from it, and dcl and its gradient lose that difference",
+    )
 
     @model_validator(mode="after")
     def _same_length(self) -> EncoderSettings:

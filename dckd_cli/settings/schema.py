@@ -204,8 +204,8 @@ class RuntimeSettings(Section):
     )
     frozen_bf16: bool = Field(
         default=False,
-        description="run only the frozen networks (teacher, history model, encoder targets) in bfloat16; the "
-        "student and its gradients stay in the step's precision",
+        description="run only the frozen networks (teacher, history model; the encoder's passes too with "
+        "method.encoder.autocast) in bfloat16; the student and its gradients stay in the step's precision",
     )
     keep_host_memory: bool | None = Field(
         default=None,
