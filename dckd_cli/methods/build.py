@@ -61,6 +61,12 @@ def run_needs(settings: RunSettings) -> frozenset[Need]:
     """What the run's method, with its weights, needs built (``teacher`` among them or not)."""
     return needs_of(active_weights(settings))
 
+FROZEN_BF16_WARNING = (
+    "runtime.frozen_bf16 with dcl: bfloat16 rounds the teacher's and the history model's outputs by about as "
+    "much as the distances dcl compares, and the DCKD students trained with it lost accuracy "
+    "(docs/performance.md, 'bfloat16 and DCKD'); set runtime.frozen_bf16=false unless step time matters more"
+)
+
 
 class _Builder:
     """Fills ``Resources`` need by need, in ``NEEDS`` order (the order fixes the RNG draws)."""
@@ -145,6 +151,8 @@ class _Builder:
                 )
             self.resources.negatives = InBatchNegatives(cfg.negatives.count)
             return
+        if s.runtime.frozen_bf16:
+            log.warning(FROZEN_BF16_WARNING)
         history = HistoryModel(self.student, cfg.history, s.optim.iters)
         self.resources.history = history
         self.resources.negatives = HistoryNegatives(history, cfg.negatives, s.runtime.seed)

@@ -69,3 +69,18 @@ def test_bfloat16_features_lose_a_near_students_difference_to_its_teacher():
     cosine = float(nn.functional.cosine_similarity(full_grad.flatten(), low_grad.flatten(), dim=0))
     assert abs(low / full - 1) > 0.05  # the loss moves by more than 5 %
     assert cosine < 0.95  # and its gradient turns
+
+
+def test_frozen_bf16_warns_where_dcl_compares_history_outputs(dckd_settings, caplog):
+    import logging
+
+    from dckd_cli.methods.build import build_method
+    from dckd_cli.models.zoo import build_model
+
+    for method, frozen, expected in (("dckd", "true", 1), ("dckd", "false", 0), ("logits", "true", 0)):
+        settings = dckd_settings(method, overrides=(f"runtime.frozen_bf16={frozen}",))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="dckd_cli.methods.build"):
+            build_method(settings, build_model("rcan", "tiny", 2), build_model("rcan", "tiny", 2))
+        warned = [r.getMessage() for r in caplog.records if "runtime.frozen_bf16 with dcl" in r.getMessage()]
+        assert len(warned) == expected, (method, frozen, warned)
