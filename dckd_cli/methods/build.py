@@ -61,6 +61,7 @@ def run_needs(settings: RunSettings) -> frozenset[Need]:
     """What the run's method, with its weights, needs built (``teacher`` among them or not)."""
     return needs_of(active_weights(settings))
 
+
 FROZEN_BF16_WARNING = (
     "runtime.frozen_bf16 with dcl: bfloat16 rounds the teacher's and the history model's outputs by about as "
     "much as the distances dcl compares, and the DCKD students trained with it lost accuracy "
