@@ -17,6 +17,7 @@ step, machine, student file and SHA-256) and the float16 students beside it. A c
     python benchmarks/budget_curve.py --shared ../shared --run 1000,2000 --threads 1   # resumable
     python benchmarks/budget_curve.py --import runs/budget/lite-1000                  # a finished grid
     python benchmarks/budget_curve.py --check scratch:1000:0                          # another machine
+    python benchmarks/budget_curve.py --run 250,500 --rerun-other-machines            # one machine
     python benchmarks/budget_curve.py --park --output runs/budget-curve               # before a stop
     python benchmarks/budget_curve.py --report                                        # table + plot
 """
@@ -256,10 +257,34 @@ def _run_cell(args: argparse.Namespace, root: Path, iters: int, cell: str, seed:
     run_ablation(plan, make_sink=lambda label: None, say=lambda text, n=iters: print(f"{n}: {text}", flush=True))
 
 
+def record_check(kept: dict[str, object], scores: dict[str, object]) -> dict[str, object]:
+    """Record in ``machine-checks.json`` how far a cell run again here is from its kept entry."""
+    again = _measured(scores)
+    entry = {
+        "cell": kept["cell"],
+        "iters": kept["iters"],
+        "seed": kept["seed"],
+        "kept_machine": kept["machine"],
+        "machine": scores.get("machine") or machine(),
+        "kept_scores": kept["scores"],
+        "scores": again,
+        "difference_db": {d: again[d] - kept["scores"][d] for d in DATASETS},  # type: ignore[index]
+        "seconds_per_step": scores.get("seconds_per_iter"),
+    }
+    checks = [c for c in _entries(CHECKS) if (_key(c), c["machine"]) != (_key(entry), entry["machine"])] + [entry]
+    with atomic_path(CHECKS) as tmp:
+        tmp.write_text(json.dumps(checks, indent=1) + "\n")
+    return entry
+
+
 def run_budgets(args: argparse.Namespace, budgets: list[int]) -> None:
     """Run every cell of ``budgets`` not in the curve yet: per budget the scratch / logits pairs
-    on every seed, then the dckd cells seed by seed; each finished cell is kept at once."""
-    done = {_key(e) for e in _entries(CURVE)}
+    on every seed, then the dckd cells seed by seed; each finished cell is kept at once. With
+    ``--rerun-other-machines`` a cell kept from another machine runs again here: its entry is
+    replaced and the old scores stay as a machine check, so one budget comes from one machine."""
+    here = machine()
+    kept = {_key(e): e for e in _entries(CURVE)}
+    done = {k for k, e in kept.items() if not (args.rerun_other_machines and e["machine"] != here)}
     for iters in budgets:
         root = args.output / f"lite-{iters}"
         seeds = [s for s in SEEDS if args.seeds is None or s in args.seeds]
@@ -269,6 +294,10 @@ def run_budgets(args: argparse.Namespace, budgets: list[int]) -> None:
             if (cell, iters, seed) in done or (args.cells is not None and cell not in args.cells):
                 continue
             _run_cell(args, root, iters, cell, seed)
+            if (cell, iters, seed) in kept:  # a rerun: the other machine's scores become a check
+                scores = json.loads(AblationFolder(root).cell(cell, seed).scores.read_text())
+                check = record_check(kept[(cell, iters, seed)], scores)
+                print(f"{cell} x{iters} seed {seed} again here: {_differences(check)}", flush=True)
             import_folder(root)
             shutil.rmtree(_parked(AblationFolder(root).cell(cell, seed).root), ignore_errors=True)
 
@@ -281,22 +310,7 @@ def check_machine(args: argparse.Namespace, cell: str, iters: int, seed: int) ->
         raise SystemExit(f"--check {cell}:{iters}:{seed}: no such cell in {CURVE}; pick a finished one")
     root = args.output / f"check-{iters}"
     _run_cell(args, root, iters, cell, seed)
-    scores = json.loads(AblationFolder(root).cell(cell, seed).scores.read_text())
-    again = _measured(scores)
-    entry = {
-        "cell": cell,
-        "iters": iters,
-        "seed": seed,
-        "kept_machine": kept["machine"],
-        "machine": scores.get("machine") or machine(),
-        "kept_scores": kept["scores"],
-        "scores": again,
-        "difference_db": {d: again[d] - kept["scores"][d] for d in DATASETS},
-        "seconds_per_step": scores.get("seconds_per_iter"),
-    }
-    checks = [c for c in _entries(CHECKS) if (_key(c), c["machine"]) != (_key(entry), entry["machine"])] + [entry]
-    with atomic_path(CHECKS) as tmp:
-        tmp.write_text(json.dumps(checks, indent=1) + "\n")
+    entry = record_check(kept, json.loads(AblationFolder(root).cell(cell, seed).scores.read_text()))
     print(f"{cell} x{iters} seed {seed} again: {_differences(entry)}")
 
 
@@ -417,6 +431,11 @@ def main() -> None:
         default=None,
         metavar="CELL:ITERS:SEED",
         help="run a kept cell again on this machine and record the difference (machine-checks.json)",
+    )
+    parser.add_argument(
+        "--rerun-other-machines",
+        action="store_true",
+        help="with --run: also run the cells kept from another machine here (their scores become machine checks)",
     )
     parser.add_argument(
         "--park",

@@ -87,3 +87,38 @@ def test_park_copies_unfinished_cells_and_unpark_puts_them_back(kept: Path):
     assert budget_curve.unpark(unfinished)
     assert (unfinished / "checkpoints" / "last" / "state.pt").read_bytes() == b"state at 900"
     assert (unfinished / "settings.yaml").read_text() == "cell: dckd-random\n"
+
+
+def test_rerun_other_machines_runs_only_their_cells_and_keeps_their_scores_as_checks(kept: Path, monkeypatch):
+    import argparse
+
+    from dckd_cli.engine.ablation_folder import AblationFolder
+
+    here = budget_curve.machine()
+    other = {**_entry("scratch", 250, 0, 28.60, 26.20), "machine": "an earlier machine"}
+    local = {**_entry("logits", 250, 0, 28.70, 26.30), "machine": here}
+    (kept / "curve.json").write_text(json.dumps([other, local]))
+    ran, imported = [], []
+
+    def fake_cell(args, root, iters, cell, seed):  # noqa: ANN001, ANN202 - a finished cell, without training
+        ran.append((cell, iters, seed))
+        scores = AblationFolder(root).cell(cell, seed).scores
+        scores.parent.mkdir(parents=True)
+        results = {"Set5": {"psnr": 28.65}, "Set14": {"psnr": 26.18}}
+        scores.write_text(json.dumps({"results": results, "seconds_per_iter": 0.5, "machine": here}))
+
+    monkeypatch.setattr(budget_curve, "_run_cell", fake_cell)
+    monkeypatch.setattr(budget_curve, "import_folder", lambda root: imported.append(root) or [])
+    args = argparse.Namespace(output=Path("runs") / "curve", seeds=[0], cells=["scratch", "logits"])
+    args.rerun_other_machines = False
+    budget_curve.run_budgets(args, [250])
+    assert ran == []  # both kept: nothing runs
+    args.rerun_other_machines = True
+    budget_curve.run_budgets(args, [250])
+    assert ran == [("scratch", 250, 0)]  # the other machine's cell only
+    [check] = json.loads((kept / "machine-checks.json").read_text())
+    assert (check["kept_machine"], check["machine"]) == ("an earlier machine", here)
+    assert check["difference_db"]["Set5"] == pytest.approx(0.05) and check["difference_db"]["Set14"] == pytest.approx(
+        -0.02
+    )
+    assert imported == [Path("runs") / "curve" / "lite-250"]
