@@ -10,18 +10,22 @@ negatives' draws, so the paired difference is what the precision changes. Needs 
 bfloat16 instructions (or a GPU).
 
     python benchmarks/frozen_bf16.py --shared ../shared --iters 250 --seeds 0,1,2 --threads 1
+    python benchmarks/frozen_bf16.py --shared ../shared --seeds 0 --threads 1 --time 5   # s / step, in turn
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 import reproduce_scratch as protocol
 from evidence import DATASETS, PINNED
 
-from dckd_cli.pipelines.ablate import AblationSpec, plan_ablation, run_ablation, start_folder
+from dckd_cli.engine.build import build_run
+from dckd_cli.engine.step import step_clock
+from dckd_cli.pipelines.ablate import AblationPlan, AblationSpec, plan_ablation, run_ablation, start_folder
 from dckd_cli.pipelines.ablation_grid import Cell
 from dckd_cli.pipelines.ablation_summary import summarise
 
@@ -48,6 +52,24 @@ def cells(shared: Path, root: Path, seeds: list[int]) -> list[Cell]:
     ]
 
 
+def time_variants(plan: AblationPlan, rounds: int) -> dict[str, float]:
+    """Seconds per step of each variant (its first seed's settings, synthetic batches, no teacher
+    cache), the variants' steps taken in turn after a warm-up each: the medians."""
+    clocks = {}
+    for run in plan.runs:
+        if run.cell.label not in clocks:
+            settings = run.settings.model_copy(deep=True)
+            settings.runtime.teacher_cache = None  # every step runs the teacher, as a first run does
+            clocks[run.cell.label] = step_clock(build_run(settings))
+    for clock in clocks.values():
+        clock()
+    times: dict[str, list[float]] = {label: [] for label in clocks}
+    for _ in range(rounds):
+        for label, clock in clocks.items():
+            times[label].append(clock())
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=Path("../shared"))
@@ -57,6 +79,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: torch's choice)")
     parser.add_argument("--teacher-cache", type=Path, default=None, help="memoised teacher outputs to share")
     parser.add_argument("--json", type=Path, default=None, help="write the paired differences here")
+    parser.add_argument("--time", type=int, default=0, metavar="ROUNDS", help="only time the variants' steps in turn")
     args = parser.parse_args()
     seeds = sorted(int(s) for s in args.seeds.split(","))
     knobs = argparse.Namespace(
@@ -72,6 +95,11 @@ def main() -> None:
         baseline=None,
     )
     plan = plan_ablation(args.output, spec, cells(args.shared, args.output, seeds), seeds)
+    if args.time:
+        seconds = time_variants(plan, args.time)
+        for label, value in seconds.items():
+            print(f"{label}: {value:.3f} s / step ({value / seconds['float32']:.2f}x float32)", flush=True)
+        return
     start_folder(plan)
     run_ablation(plan, make_sink=lambda label: None, say=lambda text: print(text, flush=True))
     summary = summarise(args.output)
