@@ -77,11 +77,18 @@ def machine() -> str:
 
 
 @contextmanager
-def locked_curve() -> Iterator[list[dict[str, object]]]:
-    """The curve's entries, read under a lock and written back atomically (two runs side by side)."""
+def _kept_lock() -> Iterator[None]:
+    """The lock every writer of the kept JSON files holds (two runs side by side)."""
     KEPT.mkdir(parents=True, exist_ok=True)
     with open(KEPT / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@contextmanager
+def locked_curve() -> Iterator[list[dict[str, object]]]:
+    """The curve's entries, read under the lock and written back atomically."""
+    with _kept_lock():
         entries = _entries(CURVE)
         yield entries
         entries.sort(key=lambda e: (e["iters"], CELLS.index(e["cell"]), e["seed"]))
@@ -271,9 +278,11 @@ def record_check(kept: dict[str, object], scores: dict[str, object]) -> dict[str
         "difference_db": {d: again[d] - kept["scores"][d] for d in DATASETS},  # type: ignore[index]
         "seconds_per_step": scores.get("seconds_per_iter"),
     }
-    checks = [c for c in _entries(CHECKS) if (_key(c), c["machine"]) != (_key(entry), entry["machine"])] + [entry]
-    with atomic_path(CHECKS) as tmp:
-        tmp.write_text(json.dumps(checks, indent=1) + "\n")
+    with _kept_lock():  # read and written under the curve's lock: two checks may finish at once
+        old = _entries(CHECKS)
+        checks = [c for c in old if (_key(c), c["machine"]) != (_key(entry), entry["machine"])] + [entry]
+        with atomic_path(CHECKS) as tmp:
+            tmp.write_text(json.dumps(checks, indent=1) + "\n")
     return entry
 
 
