@@ -22,13 +22,13 @@ import torch
 from dckd_cli.engine.build import build_run
 from dckd_cli.engine.step import Stepper
 from dckd_cli.losses.contrastive import contrastive_loss
+from dckd_cli.methods.build import RELEASED_LAYER_WEIGHTS
 from dckd_cli.models.checkpoints import read_state_dict
 from dckd_cli.models.tiny_ae import TinyAEEncoder
 from dckd_cli.models.vqgan import COMPACT_ENCODER, load_encoder
 from dckd_cli.pipelines.demo_teacher import resolve_demo_teacher
 from dckd_cli.settings.presets import resolve_settings
 
-RELEASED = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1]
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -38,7 +38,7 @@ def precision(name: str | None) -> contextlib.AbstractContextManager:
 
 def near_teacher(
     encoder: torch.nn.Module, levels: tuple[int, ...], distance: float, targets: str | None, anchor: str | None
-) -> tuple[float, torch.Tensor]:  # noqa: E501
+) -> tuple[float, torch.Tensor]:
     """The loss and its gradient on the student output for one precision of each pass."""
     g = torch.Generator().manual_seed(0)
     teacher = torch.rand(2, 3, 96, 96, generator=g)
@@ -51,7 +51,7 @@ def near_teacher(
     x = student.clone().requires_grad_(True)
     with precision(anchor):
         feats, _ = encoder(x, levels)
-    loss = contrastive_loss([f.float() for f in feats], pos, neg, RELEASED[-len(levels) :])
+    loss = contrastive_loss([f.float() for f in feats], pos, neg, list(RELEASED_LAYER_WEIGHTS[-len(levels) :]))
     loss.backward()
     return float(loss.detach()), x.grad
 
@@ -91,8 +91,7 @@ def step_terms(extra: list[str]) -> dict[str, float]:
     return out
 
 
-def initialisation_table(shared: Path) -> None:
-    taesana = shared / "weights" / "taesana_encoder.pth"
+def initialisation_table(taesana: Path) -> None:
     encoders = {"compact VQGAN": []}
     if taesana.is_file():
         encoders["taesana"] = [f"method.encoder.checkpoint={taesana}", "method.weights.ce=0"]
@@ -119,7 +118,7 @@ def main() -> None:
     if taesana.is_file():
         encoders["taesana"] = TinyAEEncoder(read_state_dict(taesana))
     near_teacher_table(encoders)
-    initialisation_table(args.shared)
+    initialisation_table(taesana)
 
 
 if __name__ == "__main__":

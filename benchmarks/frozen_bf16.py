@@ -21,6 +21,7 @@ import statistics
 from pathlib import Path
 
 import reproduce_scratch as protocol
+from budget_curve import PROTOCOL
 from evidence import DATASETS, PINNED
 
 from dckd_cli.engine.build import build_run
@@ -83,9 +84,8 @@ def main() -> None:
     args = parser.parse_args()
     seeds = sorted(int(s) for s in args.seeds.split(","))
     knobs = argparse.Namespace(
-        student="lite", patch=24, batch=16, lr=5e-4, ema=0.99, history_steps="25,50,75", threads=args.threads
+        **PROTOCOL, threads=args.threads, teacher_cache=args.teacher_cache or args.output / "teacher-cache"
     )
-    knobs.teacher_cache = args.teacher_cache or args.output / "teacher-cache"
     spec = AblationSpec(
         preset=None,
         overrides=protocol.base_overrides(args.shared, knobs),

@@ -12,6 +12,7 @@ from dckd_cli.engine import switches
 from dckd_cli.engine.build import build_run
 from dckd_cli.engine.step import Stepper
 from dckd_cli.losses.contrastive import contrastive_loss
+from dckd_cli.methods.build import RELEASED_LAYER_WEIGHTS
 from dckd_cli.models.vqgan import COMPACT_ENCODER, load_encoder
 
 
@@ -46,7 +47,7 @@ def test_bfloat16_features_lose_a_near_students_difference_to_its_teacher():
     """Why the default: a student 0.005 (rms) from its teacher, the packaged encoder's dcl."""
     encoder = load_encoder(COMPACT_ENCODER)
     levels = tuple(range(encoder.levels))
-    weights = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1][-len(levels) :]
+    weights = list(RELEASED_LAYER_WEIGHTS[-len(levels) :])
     g = torch.Generator().manual_seed(0)
     teacher = torch.rand(2, 3, 64, 64, generator=g)
     negatives = (teacher + 0.05 * torch.randn(4, 2, 3, 64, 64, generator=g)).clamp(0, 1)
