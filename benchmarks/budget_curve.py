@@ -214,8 +214,9 @@ def import_history(ref: str, manifest_path: str, report_path: str, iters: int) -
 
 def _parked(folder: Path) -> Path:
     """Where the cell ``folder`` is parked: one flat name (a folder named ``runs`` is ignored by git)."""
-    relative = folder.relative_to(Path.cwd()) if folder.is_absolute() else folder
-    return PARKED / "-".join(relative.parts)
+    if folder.is_absolute():  # an --output outside the working folder keeps its whole path in the name
+        folder = folder.relative_to(Path.cwd() if folder.is_relative_to(Path.cwd()) else folder.anchor)
+    return PARKED / "-".join(folder.parts)
 
 
 def park(outputs: list[Path]) -> list[str]:

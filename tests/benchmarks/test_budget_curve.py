@@ -89,6 +89,15 @@ def test_park_copies_unfinished_cells_and_unpark_puts_them_back(kept: Path):
     assert (unfinished / "settings.yaml").read_text() == "cell: dckd-random\n"
 
 
+def test_a_cell_outside_the_working_folder_parks_under_its_whole_path(kept: Path, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "lite-250" / "dckd-taesana" / "seed-1"
+    assert not outside.is_relative_to(Path.cwd())
+    assert budget_curve._parked(outside) == kept / "in-progress" / "-".join(outside.parts[1:])
+    inside = (Path.cwd() / "runs" / "lite-250" / "logits" / "seed-0").resolve()
+    assert budget_curve._parked(inside).name == "runs-lite-250-logits-seed-0"
+    assert not budget_curve.unpark(outside)  # nothing parked for it: left alone, no error
+
+
 def test_rerun_other_machines_runs_only_their_cells_and_keeps_their_scores_as_checks(kept: Path, monkeypatch):
     import argparse
 
