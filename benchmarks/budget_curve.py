@@ -324,6 +324,65 @@ def check_machine(args: argparse.Namespace, cell: str, iters: int, seed: int) ->
     print(f"{cell} x{iters} seed {seed} again: {_differences(entry)}")
 
 
+def machine_rows(entries: list[dict[str, object]], checks: list[dict[str, object]]) -> list[str]:
+    """The report's lines on kept cells run again on other machines (``machine-checks.json``):
+    each one's scores there against the kept ones, and per machine the paired differences over
+    the seeds it ran again. A cell's partner not run on that machine is the kept one (marked *):
+    scratch and logits reproduce across machines (the first table says by how much)."""
+    if not checks:
+        return []
+    lines = [
+        "",
+        "Kept cells run again on another machine (`--check`, `docs/results/budget/machine-checks.json`), "
+        "the same code and settings:",
+        "",
+        "| cell | iterations | seed | run again on | Set5 | Set14 | Set5 − kept | Set14 − kept |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in sorted(checks, key=lambda c: (CELLS.index(c["cell"]), c["iters"], c["seed"], c["machine"])):
+        scores, diff = c["scores"], c["difference_db"]
+        lines.append(
+            f"| {c['cell']} | {c['iters']} | {c['seed']} | {c['machine']} | {scores['Set5']:.3f} | "
+            f"{scores['Set14']:.3f} | {diff['Set5']:+.4f} | {diff['Set14']:+.4f} |"
+        )
+    kept = {_key(e): e["scores"] for e in entries}
+    again = {(c["machine"], *_key(c)): c["scores"] for c in checks}
+    rows = []
+    for here in sorted({c["machine"] for c in checks}):
+        for iters in sorted({c["iters"] for c in checks if c["machine"] == here}):
+            for a, b in DIFFERENCES:
+                seeds = [s for s in SEEDS if (here, a, iters, s) in again and (b, iters, s) in kept]
+                if len(seeds) < 2:  # one seed is the table above
+                    continue
+                marked = any((here, b, iters, s) not in again for s in seeds)
+                cells = []
+                for d in DATASETS:
+                    diffs = [
+                        again[(here, a, iters, s)][d] - again.get((here, b, iters, s), kept[(b, iters, s)])[d]
+                        for s in seeds
+                    ]
+                    cells.append(mean_std(diffs, signed=True))
+                kept_cells = [
+                    mean_std([kept[(a, iters, s)][d] - kept[(b, iters, s)][d] for s in seeds], signed=True)
+                    for d in DATASETS
+                ]
+                rows.append(
+                    f"| {iters} | {a} − {b}{' *' if marked else ''} | {here} | {cells[0]} | {cells[1]} | "
+                    f"{kept_cells[0]} | {kept_cells[1]} | {len(seeds)} |"
+                )
+    if rows:
+        lines += [
+            "",
+            "Paired differences from the cells run again, per machine, beside the curve's on the same seeds "
+            "(* the second cell is the kept one, from the curve's machine):",
+            "",
+            "| iterations | difference | machine | Set5 | Set14 | Set5 (curve) | Set14 (curve) | n |",
+            "|---|---|---|---|---|---|---|---|",
+            *rows,
+        ]
+    return lines
+
+
 def write_report(report: Path = REPORT) -> None:
     """The curve's table and plot, in ``report`` between the budget-curve markers (appended the
     first time, after the reading, which ``reproduce_scratch.py`` keeps when it rewrites the report)."""
@@ -366,11 +425,7 @@ def write_report(report: Path = REPORT) -> None:
         lines.append(f"| {iters} | " + " | ".join(costs) + " |")
     machines = sorted({e["machine"] for e in entries})
     lines += ["", "Machines: " + "; ".join(machines) + "."]
-    for c in _entries(CHECKS):  # a kept cell run again on another machine (--check)
-        lines.append(
-            f"{c['cell']} x{c['iters']} seed {c['seed']}, first run on {c['kept_machine']}, run again on "
-            f"{c['machine']}: {_differences(c)} (`--check`, `docs/results/budget/machine-checks.json`)."
-        )
+    lines += machine_rows(entries, _entries(CHECKS))
     lines += ["", f"![budget curve]({PLOT.relative_to('docs')})", END]
     plot(curve)
     text = report.read_text()

@@ -131,3 +131,35 @@ def test_rerun_other_machines_runs_only_their_cells_and_keeps_their_scores_as_ch
         -0.02
     )
     assert imported == [Path("runs") / "curve" / "lite-250"]
+
+
+def _check(cell: str, iters: int, seed: int, machine: str, set5: float, kept: dict[str, float]) -> dict[str, object]:
+    scores = {"Set5": set5, "Set14": kept["Set14"]}
+    return {
+        "cell": cell,
+        "iters": iters,
+        "seed": seed,
+        "kept_machine": "m",
+        "machine": machine,
+        "kept_scores": kept,
+        "scores": scores,
+        "difference_db": {d: scores[d] - kept[d] for d in scores},
+        "seconds_per_step": 3.0,
+    }
+
+
+def test_cells_run_again_give_paired_differences_per_machine():
+    entries = [_entry("logits", 250, s, 30.0 + s, 27.0) for s in (0, 1, 2)]
+    entries += [_entry("dckd-taesana", 250, s, 29.9 + s, 27.0) for s in (0, 1, 2)]  # -0.1 on every seed
+    kept = {s: {"Set5": 29.9 + s, "Set14": 27.0} for s in (0, 1, 2)}
+    checks = [_check("dckd-taesana", 250, s, "other", 29.9 + s + d, kept[s]) for s, d in ((0, -0.2), (1, -0.4))]
+    checks.append(_check("logits", 250, 0, "other", 30.0, {"Set5": 30.0, "Set14": 27.0}))
+    checks.append(_check("dckd-taesana", 250, 2, "third", 31.0, kept[2]))  # one seed: no paired row
+    lines = budget_curve.machine_rows(entries, checks)
+    assert "| dckd-taesana | 250 | 1 | other | 30.500 | 27.000 | -0.4000 | +0.0000 |" in lines
+    # seeds 0, 1 on "other": -0.3, -0.5 -> -0.400 ± 0.141; seed 1's logits is the kept one (*)
+    assert "| 250 | dckd-taesana − logits * | other | -0.400 ± 0.141 | +0.000 ± 0.000 | -0.100 ± 0.000 | " in "\n".join(
+        lines
+    )
+    assert not [line for line in lines if "| third |" in line and "±" in line]
+    assert budget_curve.machine_rows(entries, []) == []
