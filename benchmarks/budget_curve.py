@@ -324,7 +324,15 @@ def check_machine(args: argparse.Namespace, cell: str, iters: int, seed: int) ->
     print(f"{cell} x{iters} seed {seed} again: {_differences(entry)}")
 
 
-def machine_rows(entries: list[dict[str, object]], checks: list[dict[str, object]]) -> list[str]:
+Scores = dict[str, float]  # PSNR per set
+
+
+def _paired(first: list[Scores], second: list[Scores]) -> dict[str, list[float]]:
+    """Per set, the seed-by-seed differences first − second of two cells' scores."""
+    return {d: [f[d] - s[d] for f, s in zip(first, second)] for d in DATASETS}
+
+
+def machine_rows(kept: dict[tuple[str, int, int], Scores], checks: list[dict[str, object]]) -> list[str]:
     """The report's lines on kept cells run again on other machines (``machine-checks.json``):
     each one's scores there against the kept ones, and per machine the paired differences over
     the seeds it ran again. A cell's partner not run on that machine is the kept one (marked *):
@@ -345,7 +353,6 @@ def machine_rows(entries: list[dict[str, object]], checks: list[dict[str, object
             f"| {c['cell']} | {c['iters']} | {c['seed']} | {c['machine']} | {scores['Set5']:.3f} | "
             f"{scores['Set14']:.3f} | {diff['Set5']:+.4f} | {diff['Set14']:+.4f} |"
         )
-    kept = {_key(e): e["scores"] for e in entries}
     again = {(c["machine"], *_key(c)): c["scores"] for c in checks}
     rows = []
     for here in sorted({c["machine"] for c in checks}):
@@ -355,17 +362,11 @@ def machine_rows(entries: list[dict[str, object]], checks: list[dict[str, object
                 if len(seeds) < 2:  # one seed is the table above
                     continue
                 marked = any((here, b, iters, s) not in again for s in seeds)
-                cells = []
-                for d in DATASETS:
-                    diffs = [
-                        again[(here, a, iters, s)][d] - again.get((here, b, iters, s), kept[(b, iters, s)])[d]
-                        for s in seeds
-                    ]
-                    cells.append(mean_std(diffs, signed=True))
-                kept_cells = [
-                    mean_std([kept[(a, iters, s)][d] - kept[(b, iters, s)][d] for s in seeds], signed=True)
-                    for d in DATASETS
-                ]
+                here_a = [again[(here, a, iters, s)] for s in seeds]
+                here_b = [again.get((here, b, iters, s), kept[(b, iters, s)]) for s in seeds]
+                curve_diffs = _paired([kept[(a, iters, s)] for s in seeds], [kept[(b, iters, s)] for s in seeds])
+                cells = [mean_std(v, signed=True) for v in _paired(here_a, here_b).values()]
+                kept_cells = [mean_std(v, signed=True) for v in curve_diffs.values()]
                 rows.append(
                     f"| {iters} | {a} − {b}{' *' if marked else ''} | {here} | {cells[0]} | {cells[1]} | "
                     f"{kept_cells[0]} | {kept_cells[1]} | {len(seeds)} |"
@@ -387,7 +388,7 @@ def write_report(report: Path = REPORT) -> None:
     """The curve's table and plot, in ``report`` between the budget-curve markers (appended the
     first time, after the reading, which ``reproduce_scratch.py`` keeps when it rewrites the report)."""
     entries = json.loads(CURVE.read_text())
-    table: dict[tuple[str, int, int], dict[str, float]] = {_key(e): e["scores"] for e in entries}
+    table: dict[tuple[str, int, int], Scores] = {_key(e): e["scores"] for e in entries}
     budgets = sorted({e["iters"] for e in entries})
     lines = [
         BEGIN,
@@ -408,8 +409,8 @@ def write_report(report: Path = REPORT) -> None:
             if not common:
                 continue
             cells = []
-            for d in DATASETS:
-                diffs = [table[(a, iters, s)][d] - table[(b, iters, s)][d] for s in common]
+            paired = _paired([table[(a, iters, s)] for s in common], [table[(b, iters, s)] for s in common])
+            for d, diffs in paired.items():
                 cells.append(mean_std(diffs, signed=True))
                 sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
                 curve.setdefault((f"{a} − {b}", d), []).append((iters, statistics.mean(diffs), sd, len(diffs)))
@@ -425,7 +426,7 @@ def write_report(report: Path = REPORT) -> None:
         lines.append(f"| {iters} | " + " | ".join(costs) + " |")
     machines = sorted({e["machine"] for e in entries})
     lines += ["", "Machines: " + "; ".join(machines) + "."]
-    lines += machine_rows(entries, _entries(CHECKS))
+    lines += machine_rows(table, _entries(CHECKS))
     lines += ["", f"![budget curve]({PLOT.relative_to('docs')})", END]
     plot(curve)
     text = report.read_text()

@@ -155,11 +155,11 @@ def test_cells_run_again_give_paired_differences_per_machine():
     checks = [_check("dckd-taesana", 250, s, "other", 29.9 + s + d, kept[s]) for s, d in ((0, -0.2), (1, -0.4))]
     checks.append(_check("logits", 250, 0, "other", 30.0, {"Set5": 30.0, "Set14": 27.0}))
     checks.append(_check("dckd-taesana", 250, 2, "third", 31.0, kept[2]))  # one seed: no paired row
-    lines = budget_curve.machine_rows(entries, checks)
+    lines = budget_curve.machine_rows({budget_curve._key(e): e["scores"] for e in entries}, checks)
     assert "| dckd-taesana | 250 | 1 | other | 30.500 | 27.000 | -0.4000 | +0.0000 |" in lines
     # seeds 0, 1 on "other": -0.3, -0.5 -> -0.400 ± 0.141; seed 1's logits is the kept one (*)
     assert "| 250 | dckd-taesana − logits * | other | -0.400 ± 0.141 | +0.000 ± 0.000 | -0.100 ± 0.000 | " in "\n".join(
         lines
     )
     assert not [line for line in lines if "| third |" in line and "±" in line]
-    assert budget_curve.machine_rows(entries, []) == []
+    assert budget_curve.machine_rows({}, []) == []
