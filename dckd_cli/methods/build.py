@@ -138,7 +138,9 @@ class _Builder:
             )
         levels = tuple(layers) if self.terms_needing("features") else ()
         latents = bool(self.terms_needing("latents"))
-        self.resources.encoder = EncoderResource(network, levels, list(weights), latents, cfg.recompute, cfg.autocast)
+        self.resources.encoder = EncoderResource(
+            network, levels, list(weights), latents, cfg.recompute, cfg.autocast, cfg.chunk
+        )
         return self.resources.encoder
 
     def negatives(self) -> None:

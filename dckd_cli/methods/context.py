@@ -15,17 +15,19 @@ from functools import cached_property
 
 import torch
 
+from dckd_cli.losses.contrastive import PushSums
 from dckd_cli.methods.resources import Resources
 from dckd_cli.settings.method import MethodSettings
 
 
 @dataclass
 class EncoderTargets:
-    """Encoder features of the positive ``(N, ...)`` and negatives ``(K, N, ...)`` per level, and
-    the positive's pre-quantisation latents (None unless ``ce`` is on)."""
+    """Encoder features of the positive ``(N, ...)`` and negatives ``(K, N, ...)`` per level (or,
+    with ``method.encoder.chunk``, the negatives already reduced to ``dcl``'s push sums), and the
+    positive's pre-quantisation latents (None unless ``ce`` is on)."""
 
     positive: list[torch.Tensor]
-    negatives: list[torch.Tensor]
+    negatives: list[torch.Tensor] | list[PushSums]
     latents: torch.Tensor | None
 
 
@@ -123,6 +125,8 @@ class StepContext:
         levels = encoder.levels
         positive = self._encoder_input(self.teacher_out)  # teacher and negatives in their own precision
         negatives = self._encoder_input(self.negatives) if levels else None
+        if negatives is not None and encoder.chunk is not None:
+            return self._streamed_targets(positive, negatives.flatten(0, 1))
         n = positive.shape[0]
         with self.frozen(), self._encoding():
             if negatives is None:  # ce alone
@@ -139,6 +143,42 @@ class StepContext:
             positive=[self._feature(f) for f in pos_feats],
             negatives=[self._feature(f).view(k, n, *f.shape[1:]) for f in neg_feats],
             latents=None if latents is None else self._feature(latents),
+        )
+
+    def _streamed_targets(self, positive: torch.Tensor, negatives: torch.Tensor) -> EncoderTargets:
+        """The targets pass in chunks of ``method.encoder.chunk`` images (positive first, then the
+        ``(K * N)`` negatives), each chunk's negatives added to the anchor's ``PushSums`` and dropped."""
+        encoder = self.resources.encoder
+        assert encoder is not None and encoder.chunk is not None
+        anchor, _ = self.anchor  # with graph, so outside the frozen context
+        sums = [PushSums(a) for a in anchor]
+        n, levels = positive.shape[0], encoder.levels
+        pos_parts: list[list[torch.Tensor]] = [[] for _ in levels]
+        latent_parts: list[torch.Tensor] = []
+        with self.frozen(), self._encoding():
+            if encoder.latents:  # the whole encoder for the positive only
+                for part in positive.split(encoder.chunk):
+                    feats, z = encoder.network(part, levels, latents=True)
+                    latent_parts.append(z)
+                    for kept, f in zip(pos_parts, feats, strict=True):
+                        kept.append(self._feature(f))
+                stream, leading = negatives, 0
+            else:
+                stream, leading = torch.cat([positive, negatives]), n
+            start = 0
+            for part in stream.split(encoder.chunk):
+                feats, _ = encoder.network(part, levels, latents=False)
+                own = min(max(leading - start, 0), part.shape[0])  # the positive's images in this chunk
+                for kept, total, f in zip(pos_parts, sums, feats, strict=True):
+                    if own:
+                        kept.append(self._feature(f[:own]))
+                    if own < part.shape[0]:
+                        total.add(f[own:], start + own - leading)
+                start += part.shape[0]
+        return EncoderTargets(
+            positive=[torch.cat(kept) for kept in pos_parts],
+            negatives=sums,
+            latents=torch.cat(latent_parts) if latent_parts else None,
         )
 
     @cached_property

@@ -26,8 +26,9 @@ NegativeSource = Callable[[torch.Tensor, Callable[[], torch.Tensor]], torch.Tens
 class EncoderResource:
     """The frozen feature encoder and what one pass of it computes: the levels ``dcl`` taps
     (empty when it is off) with their weights, whether ``ce``'s latents are needed, and whether
-    the anchor's pass is recomputed in the backward (``method.encoder.recompute``) and whether its
-    passes follow the step's low precision (``method.encoder.autocast``; otherwise float32)."""
+    the anchor's pass is recomputed in the backward (``method.encoder.recompute``), whether its
+    passes follow the step's low precision (``method.encoder.autocast``; otherwise float32), and
+    the chunk size of the targets' pass (``method.encoder.chunk``; None: one batched pass)."""
 
     network: nn.Module
     levels: tuple[int, ...]
@@ -35,6 +36,7 @@ class EncoderResource:
     latents: bool
     recompute: bool = False
     autocast: bool = False
+    chunk: int | None = None
 
     @property
     def dtype(self) -> torch.dtype:

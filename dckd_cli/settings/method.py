@@ -62,6 +62,13 @@ class EncoderSettings(Section):
         description="activation checkpointing of the student output's encoder pass: its activations are "
         "recomputed in the backward instead of kept (less memory, one more encoder forward per step)",
     )
+    chunk: int | None = Field(
+        default=None,
+        ge=1,
+        description="encode the targets (teacher output, negatives) this many images at a time and reduce each "
+        "chunk of negatives to dcl's sums at once: their features are never all held and no per-negative "
+        "difference is kept for the backward (less memory; dcl equal to float rounding); empty: one batched pass",
+    )
     autocast: bool = Field(
         default=False,
         description="run the encoder's passes (the student output's and the targets') in the step's low "
