@@ -40,9 +40,11 @@ def _changed_keys(given: dict, recorded: dict, prefix: str = "") -> list[str]:
 
 def _check_resume_flags(
     output: Path | None, preset: str | None, flags: dict, overrides: list[str], root_given: bool
-) -> None:
-    """Flags given with ``--resume`` must describe the recorded run; the first that would change it is named."""
+) -> dict[str, object]:
+    """Flags given with ``--resume`` must describe the recorded run, or change only its speed and
+    memory switches (``settings/resumable.py``), which are returned; the first other change is named."""
     from dckd_cli.engine.run_folder import RunFolder
+    from dckd_cli.settings.resumable import RESUMABLE
 
     assert output is not None  # checked by the command first
     recorded = RunFolder(output).read_settings()
@@ -53,12 +55,22 @@ def _check_resume_flags(
     given = resolve_demo_teacher(given, lambda _label: None, train_missing=False)
     skip = {"output"} | (set() if root_given else {"data.root"})  # $DCKD_DATA never refuses a resume
     changed = [k for k in _changed_keys(given.model_dump(mode="json"), record) if k not in skip]
-    if changed:
-        shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+    refused = [k for k in changed if k not in RESUMABLE]
+    if refused:
+        shown = ", ".join(refused[:4]) + (f" and {len(refused) - 4} more" if len(refused) > 4 else "")
         raise DckdError(
             f"--resume continues the run as it was set up; these flags would change {shown} of {output}: drop them "
-            "(only --iters may grow the run), or start a new run"
+            "(only --iters and the speed / memory switches, e.g. method.encoder.recompute, may change), or start a "
+            "new run"
         )
+    dumped = given.model_dump(mode="json")
+    return {key: _value(dumped, key) for key in changed}
+
+
+def _value(record: dict, dotted: str) -> object:
+    for part in dotted.split("."):
+        record = record[part]
+    return record
 
 
 @user_errors
@@ -96,9 +108,11 @@ def distill_command(
     chosen = any(v is not None for k, v in flags.items() if k != "task") or preset or overrides
     if resume and output is None:
         raise DckdError("--resume needs --output RUN_FOLDER: the run to continue")
+    changes: dict[str, object] = {}
     if resume and (chosen or task is not None or seed is not None):
         # the run's own command, --resume added, is accepted; a flag that would change the run is not
-        _check_resume_flags(output, preset, {**flags, "runtime.seed": seed}, overrides or [], data_root is not None)
+        args = (output, preset, {**flags, "runtime.seed": seed}, overrides or [], data_root is not None)
+        changes = _check_resume_flags(*args)
     settings = None
     if chosen or resume:  # settings are checked before torch is even loaded
         settings = resolve_settings(preset, {**flags, "optim.iters": iters, "runtime.seed": seed}, overrides or [])
@@ -111,11 +125,12 @@ def distill_command(
         if resume:  # the run's own settings, as --resume would continue it (its teacher, offline)
             from dckd_cli.engine.checkpoint import load_checkpoint
             from dckd_cli.engine.run_folder import RunFolder
+            from dckd_cli.settings.resumable import with_changes
 
             assert output is not None
             run_folder = RunFolder(output)
             run_folder.check(force=False, resume=True)
-            base = run_folder.read_settings()
+            base = with_changes(run_folder.read_settings(), changes)
             if iters is not None:
                 base.optim.iters = iters
             done = int(load_checkpoint(output).state["iter"]) if run_folder.saved_any() else 0
@@ -156,7 +171,9 @@ def distill_command(
 
         assert output is not None
         label = RunFolder(output).read_settings().method.name  # the run's method, not the flag default
-    result = distill(settings, output, force=force, resume=resume, iters=iters, sink=sinks(label), make_sink=sinks)
+    result = distill(
+        settings, output, force=force, resume=resume, iters=iters, changes=changes, sink=sinks(label), make_sink=sinks
+    )
     if os.environ.get("RANK", "0") != "0":
         return  # several processes: the main one reports
     best = f"{result.best_psnr:.2f} dB" if result.best_psnr is not None else "n/a"

@@ -21,12 +21,17 @@ from torch.utils.data import DataLoader
 from dckd_cli.engine.build import Run
 from dckd_cli.engine.switches import SwitchError, channels_last, compiled, laid_out
 from dckd_cli.errors import DckdError
+from dckd_cli.metrics.inference import is_out_of_memory
 
 log = logging.getLogger(__name__)
 
 
 class NonFiniteLoss(DckdError):
     """A loss term became NaN or infinite; the step was not taken."""
+
+
+class StepOutOfMemory(DckdError):
+    """The training step did not fit in the device's memory; the step was not taken."""
 
 
 @dataclass
@@ -113,6 +118,14 @@ class Stepper:
     def micro_step(self, lq: torch.Tensor, gt: torch.Tensor, iteration: int) -> None:
         """One forward / backward / optimiser step (one micro-batch under gradient accumulation);
         ``iteration``: the optimiser steps done before it."""
+        try:
+            self._micro_step(lq, gt, iteration)
+        except (MemoryError, RuntimeError) as err:
+            if not is_out_of_memory(err):
+                raise
+            raise StepOutOfMemory(self._out_of_memory_message(iteration)) from None
+
+    def _micro_step(self, lq: torch.Tensor, gt: torch.Tensor, iteration: int) -> None:
         s, acc, student, window = self.run.settings, self.run.accelerator, self.student, self.window
         with acc.accumulate(student):
             if s.runtime.compile:
@@ -138,6 +151,29 @@ class Stepper:
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         window.add(names, stacked / s.optim.grad_accum)
+
+    def _out_of_memory_message(self, iteration: int) -> str:
+        """What did not fit and the settings that make a step smaller, those not in use yet first."""
+        s, res = self.run.settings, self.run.method.resources
+        device = self.run.accelerator.device
+        fixes = []
+        if res.encoder is not None and not res.encoder.recompute:
+            fixes.append("method.encoder.recompute=true")
+        if res.encoder is not None and res.encoder.levels and res.encoder.chunk is None:
+            fixes.append(f"method.encoder.chunk={max(1, s.data.batch_size)}")
+        if device.type == "cuda" and s.runtime.mixed_precision == "no":
+            fixes.append("runtime.mixed_precision=bf16")
+        if s.data.batch_size > 1:  # half the micro-batch, twice the accumulation: about the same batch per step
+            half, accum = s.data.batch_size // 2, s.optim.grad_accum * 2
+            fixes.append(f"data.batch_size={half} with optim.grad_accum={accum}")
+        head = (
+            f"the training step ran out of {device.type} memory at data.batch_size={s.data.batch_size}, "
+            f"data.patch_size={s.data.patch_size} after {iteration} iterations; the run stopped: set "
+            + (", or ".join(fixes) if fixes else "a smaller data.patch_size")
+        )
+        if self.checkpoint_at is None:
+            return f"{head}, then run the same command again (no checkpoint was written yet)"
+        return f"{head}, then --resume (the last checkpoint, at iteration {self.checkpoint_at}, is intact)"
 
     def _non_finite_message(self, lq: torch.Tensor, bad: str, value: float, iteration: int) -> str:
         """Why a loss term is not finite, as far as one more look at the batch tells (the

@@ -104,7 +104,8 @@ def _to_uint8(y: torch.Tensor) -> np.ndarray:
     return out
 
 
-def _is_out_of_memory(err: BaseException) -> bool:
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is an allocation that failed (CUDA's or the host's)."""
     if isinstance(err, (MemoryError, torch.OutOfMemoryError)):
         return True
     text = str(err)
@@ -139,7 +140,7 @@ def run_on_image(
             out[t.ya * scale : t.yb * scale, t.xa * scale : t.xb * scale] = _to_uint8(patch)
         return out
     except (MemoryError, RuntimeError) as err:
-        if not _is_out_of_memory(err):
+        if not is_out_of_memory(err):
             raise
         fix = f"pass a smaller --tile than {tile}" if tile is not None else "pass --tile 256 (or smaller)"
         raise ImageTooLarge(f"{name}: {w}x{h} at x{scale} does not fit in memory; {fix}") from None

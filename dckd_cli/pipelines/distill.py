@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 from dckd_cli.engine.trainer import ProgressSink, TrainResult, train
 from dckd_cli.pipelines.demo_teacher import SinkFactory, resolve_demo_teacher
 from dckd_cli.pipelines.evaluate import read_run_settings
+from dckd_cli.settings.resumable import with_changes
 from dckd_cli.settings.schema import RunSettings
 
 
@@ -23,10 +25,12 @@ def distill(
     force: bool = False,
     resume: bool = False,
     iters: int | None = None,
+    changes: Mapping[str, object] | None = None,
     sink: ProgressSink | None = None,
     make_sink: SinkFactory | None = None,
 ) -> TrainResult:
-    """One run. On ``resume`` the run's saved settings are used (``iters`` may extend it).
+    """One run. On ``resume`` the run's saved settings are used (``iters`` may extend it, and
+    ``changes`` set its speed and memory switches: ``settings/resumable.py``).
     ``teacher.checkpoint=@demo`` becomes the demo teacher's file (trained first if needed,
     with progress on ``make_sink('teacher')``)."""
     folder = output or settings.output or default_output(settings)
@@ -34,6 +38,9 @@ def distill(
         run = RunFolder(folder)
         run.check(force=False, resume=True)
         settings = read_run_settings(folder)
+        if changes:
+            settings = with_changes(settings, changes)
+            run.write_settings(settings)  # the run continues with them
         if iters is not None and iters != settings.optim.iters:
             from dckd_cli.engine.checkpoint import load_checkpoint
 

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from dckd_cli.cli.app import app
@@ -148,6 +149,15 @@ def test_distill_run_resume_and_refusal(tmp_path: Path):
     assert resumed.exit_code == 0, resumed.output
     assert "scratch: 6 iterations" in resumed.output  # labelled with the run's own method (5 -> 6)
     assert "iters: 6" in (tmp_path / "r" / "settings.yaml").read_text()  # the longer budget is recorded
+    # a speed / memory switch may change on resume (and is recorded); the batch, which is the run, may not
+    batch = runner.invoke(app, [*resume, "--iters", "7", "--set", "data.batch_size=2"], terminal_width=300)
+    assert batch.exit_code == 1 and "data.batch_size" in batch.output and "method.encoder.recompute" in batch.output
+    switched = ["--set", "runtime.channels_last=false", "--set", "data.workers=0"]
+    moved = runner.invoke(app, [*resume, "--iters", "7", *switched], terminal_width=300)
+    assert moved.exit_code == 0, moved.output
+    recorded = yaml.safe_load((tmp_path / "r" / "settings.yaml").read_text())
+    assert recorded["runtime"]["channels_last"] is False and recorded["data"]["workers"] == 0
+    assert recorded["optim"]["iters"] == 7
 
 
 def test_distill_offline_teacher_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch):

@@ -362,3 +362,45 @@ def test_paired_training_sets_of_different_sizes_are_found_before_the_run(tmp_pa
 def test_evaluate_run_refuses_flags_it_would_ignore(tmp_path: Path):
     result = runner.invoke(app, ["evaluate", "--run", str(tmp_path), "--scale", "2", "--checkpoint", "x.pth"])
     assert result.exit_code == 1 and "drop --checkpoint, --scale" in result.output
+
+
+def test_a_step_out_of_memory_is_one_line_naming_the_memory_settings(tmp_path: Path, tiny_settings, monkeypatch):
+    """The allocation failure of a DCKD step stops the run with the switches that make a step
+    smaller (those not on yet) and how to continue; the run then resumes with one of them."""
+    from dckd_cli.engine.step import StepOutOfMemory
+    from dckd_cli.engine.trainer import Trainer
+    from dckd_cli.methods.method import Method
+    from dckd_cli.settings.resumable import with_changes
+
+    original, calls = Method.loss_terms, []
+
+    def short_of_memory(self, lq, gt, out):  # noqa: ANN001
+        calls.append(1)
+        if len(calls) == 5 and not self.resources.encoder.recompute:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(self, lq, gt, out)
+
+    monkeypatch.setattr(Method, "loss_terms", short_of_memory)
+    message = r"^the training step ran out of cpu memory at data.batch_size=4, data.patch_size=12 after 4 iterations; "
+    message += r"the run stopped: set method.encoder.recompute=true, or method.encoder.chunk=4, or data.batch_size=2 "
+    message += r"with optim.grad_accum=2, then --resume \(the last checkpoint, at iteration 3, is intact\)$"
+    settings = tiny_settings("dckd", iters=6)
+    with pytest.raises(StepOutOfMemory, match=message):
+        train(settings, tmp_path / "run")
+    from dckd_cli.engine.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "run").state["iter"] == 3
+    switched = with_changes(settings, {"method.encoder.recompute": True})
+    result = Trainer.of(switched, tmp_path / "run").run(resume=True)
+    assert result.iterations == 6
+
+
+def test_other_runtime_errors_of_a_step_are_not_called_memory(tmp_path: Path, tiny_settings, monkeypatch):
+    from dckd_cli.methods.method import Method
+
+    def broken(self, lq, gt, out):  # noqa: ANN001
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(Method, "loss_terms", broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        train(tiny_settings("logits", iters=2), tmp_path / "run")

@@ -1,0 +1,43 @@
+"""Settings a resumed run may change: how its steps compute, not what they compute.
+
+A run resumed with ``--resume`` keeps its recorded settings, so it continues the run that was
+set up; the speed and memory switches below are the exception. A step that runs out of memory
+is continued with ``method.encoder.recompute`` or ``method.encoder.chunk``, and a run moved to
+another machine with that machine's switches. Each keeps the loss terms to float rounding
+(``docs/performance.md``), so a resumed run that changes one is not bitwise the uninterrupted
+one, and the change is written into the run's settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dckd_cli.settings.schema import RunSettings
+
+RESUMABLE: tuple[str, ...] = (
+    "data.workers",
+    "optim.fused",
+    "runtime.channels_last",
+    "runtime.compile",
+    "runtime.compile_mode",
+    "runtime.compile_backend",
+    "runtime.tf32",
+    "runtime.cudnn_benchmark",
+    "runtime.keep_host_memory",
+    "method.encoder.recompute",
+    "method.encoder.chunk",
+)
+
+
+def with_changes(settings: RunSettings, changes: Mapping[str, Any]) -> RunSettings:
+    """``settings`` with the resumable ``changes`` (dotted keys) applied, validated again."""
+    record = settings.model_dump(mode="json")
+    for dotted, value in changes.items():
+        assert dotted in RESUMABLE, dotted
+        *path, last = dotted.split(".")
+        section = record
+        for part in path:
+            section = section[part]
+        section[last] = value
+    return RunSettings.model_validate(record)
