@@ -57,6 +57,7 @@ ROWS=(
   "bf16-frozen-bf16|--precision bf16 --set runtime.frozen_bf16=true"
   "bf16-compile|--precision bf16 --set runtime.compile=[student,teacher,encoder]"
   "bf16-recompute|--precision bf16 --set method.encoder.recompute=true"
+  "recompute-chunk|--set method.encoder.recompute=true --set method.encoder.chunk=16"
 )
 for row in "${ROWS[@]}"; do
   name="${row%%|*}"

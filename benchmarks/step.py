@@ -188,23 +188,56 @@ def interleaved(engine: Callable[[], float], reference: Callable[[], float], rou
     }
 
 
-def memory_rows(args: argparse.Namespace, encoder: Path, teacher: Path) -> dict[str, dict[str, float]]:
-    """dckd's activations kept for the backward at ``--memory-batch``, with and without
-    ``method.encoder.recompute`` (one step each: no timing). They grow linearly with the
-    batch, so a batch that fits in a CPU's memory gives batch 16's by scaling."""
-    rows = {}
-    for recompute in (False, True):
-        wide = argparse.Namespace(**{**vars(args), "batch": args.memory_batch})
-        wide.set = [*args.set, f"method.encoder.recompute={str(recompute).lower()}"]
-        run = build_run(settings_for("swinir-x4", "dckd", encoder, teacher, wide))
-        label = f"swinir-x4/dckd/imagenet-size/batch-{args.memory_batch}" + ("/recompute" if recompute else "")
-        device = run.accelerator.device
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        _, kept = step_costs(run)
-        rows[label] = {"saved_mb": kept, "per_sample_mb": kept / args.memory_batch, "peak_mem_mb": peak_mb(device)}
-        print(f"{label}: {kept:.0f} MB kept for the backward ({kept / args.memory_batch:.0f} per sample)", flush=True)
-        del run
+MEMORY_VARIANTS = {  # label suffix -> settings: dckd's ways to a smaller step
+    "": [],
+    "/recompute": ["method.encoder.recompute=true"],
+    "/chunk": ["method.encoder.chunk={batch}"],
+    "/recompute+chunk": ["method.encoder.recompute=true", "method.encoder.chunk={batch}"],
+}
+
+
+def memory_row(args: argparse.Namespace, encoder: Path, teacher: Path, variant: str) -> dict[str, float | None]:
+    """One dckd step at ``--memory-batch`` with a ``MEMORY_VARIANTS`` entry: the MB its graph
+    keeps for the backward and the peak memory of the step (CUDA: torch's peak allocation; a
+    Linux CPU: the process's peak resident set, so each variant runs in a process of its own)."""
+    from dckd_cli.engine.memory import peak_memory_mb, reset_peak_memory
+
+    wide = argparse.Namespace(**{**vars(args), "batch": args.memory_batch})
+    wide.set = [*args.set, *(o.format(batch=args.memory_batch) for o in MEMORY_VARIANTS[variant])]
+    run = build_run(settings_for("swinir-x4", "dckd", encoder, teacher, wide))
+    device = run.accelerator.device
+    stepper = Stepper(run)
+    lq, gt = next(synthetic_batches(run))
+    reset_peak_memory(device)
+    with saved_for_backward() as saved:
+        _, loss = stepper.forward(lq, gt)
+    loss.backward()
+    kept = saved.mb
+    return {"saved_mb": kept, "per_sample_mb": kept / args.memory_batch, "peak_mem_mb": peak_memory_mb(device)}
+
+
+def memory_rows(args: argparse.Namespace, encoder: Path, teacher: Path) -> dict[str, dict[str, float | None]]:
+    """dckd's memory at ``--memory-batch`` with each of ``--memory-variants``, each in a fresh
+    process (a peak resident set cannot be shared between rows). A variant that does not fit
+    (the process is stopped or its allocation fails) is recorded as such."""
+    import multiprocessing
+
+    rows: dict[str, dict[str, float | None]] = {}
+    spawn = multiprocessing.get_context("spawn")
+    for variant in args.memory_variants.split(","):
+        variant = "" if variant == "plain" else f"/{variant}"
+        label = f"swinir-x4/dckd/imagenet-size/batch-{args.memory_batch}{variant}"
+        with spawn.Pool(1) as pool:
+            try:
+                row = pool.apply(memory_row, (args, encoder, teacher, variant))
+            except (MemoryError, RuntimeError) as err:  # the child's failed allocation
+                row = {"saved_mb": None, "per_sample_mb": None, "peak_mem_mb": None, "failed": str(err)[:200]}
+        rows[label] = row
+        if row["saved_mb"] is None:
+            print(f"{label}: did not fit ({row['failed']})", flush=True)
+            continue
+        peak = "" if row["peak_mem_mb"] is None else f", peak {row['peak_mem_mb']:.0f} MB"
+        print(f"{label}: {row['saved_mb']:.0f} MB kept for the backward{peak}", flush=True)
     return rows
 
 
@@ -224,8 +257,14 @@ def main() -> None:
         "--memory-batch",
         type=int,
         default=None,
-        help="also dckd's activations at this batch, with and without recompute (default: 16 on CUDA, 4 on the "
+        help="also dckd's memory at this batch, with each of --memory-variants (default: 16 on CUDA, 4 on the "
         "CPU; none with --quick)",
+    )
+    parser.add_argument(
+        "--memory-variants",
+        default="plain,recompute,chunk,recompute+chunk",
+        help="comma-separated: plain, recompute (method.encoder.recompute), chunk (method.encoder.chunk = the "
+        "batch), recompute+chunk",
     )
     args = parser.parse_args()
     args.batch = args.batch or (2 if args.quick else 16)
@@ -305,9 +344,12 @@ def main() -> None:
     for label, r in record["reference_dckd"].items():
         print(f"{label}: the engine's step is {r['ratio']:.2f}x the reference step's time (steps in turn)")
     for label, r in record.get("memory", {}).items():
+        if r["saved_mb"] is None:
+            print(f"{label}: did not fit")
+            continue
         peak = "" if r["peak_mem_mb"] is None else f", peak {r['peak_mem_mb']:.0f} MB"
         at16 = r["per_sample_mb"] * 16
-        print(f"{label}: {r['saved_mb']:.0f} MB kept for the backward{peak}; at batch 16: {at16:.0f} MB")
+        print(f"{label}: {r['saved_mb']:.0f} MB kept for the backward{peak}; at batch 16: {at16:.0f} MB kept")
     if args.json:
         args.json.write_text(json.dumps(record, indent=2) + "\n")
 
