@@ -200,7 +200,7 @@ def memory_row(args: argparse.Namespace, encoder: Path, teacher: Path, variant: 
     """One dckd step at ``--memory-batch`` with a ``MEMORY_VARIANTS`` entry: the MB its graph
     keeps for the backward and the peak memory of the step (CUDA: torch's peak allocation; a
     Linux CPU: the process's peak resident set, so each variant runs in a process of its own)."""
-    from dckd_cli.engine.memory import peak_memory_mb, reset_peak_memory
+    from dckd_cli.engine.memory import peak_memory_mb, reset_peak_memory, tensor_peak
 
     wide = argparse.Namespace(**{**vars(args), "batch": args.memory_batch})
     wide.set = [*args.set, *(o.format(batch=args.memory_batch) for o in MEMORY_VARIANTS[variant])]
@@ -209,11 +209,17 @@ def memory_row(args: argparse.Namespace, encoder: Path, teacher: Path, variant: 
     stepper = Stepper(run)
     lq, gt = next(synthetic_batches(run))
     reset_peak_memory(device)
-    with saved_for_backward() as saved:
-        _, loss = stepper.forward(lq, gt)
-    loss.backward()
+    with tensor_peak() as tensors:
+        with saved_for_backward() as saved:
+            _, loss = stepper.forward(lq, gt)
+        loss.backward()
     kept = saved.mb
-    return {"saved_mb": kept, "per_sample_mb": kept / args.memory_batch, "peak_mem_mb": peak_memory_mb(device)}
+    return {
+        "saved_mb": kept,
+        "per_sample_mb": kept / args.memory_batch,
+        "tensor_peak_mb": tensors.mb,
+        "peak_mem_mb": peak_memory_mb(device),
+    }
 
 
 def memory_rows(args: argparse.Namespace, encoder: Path, teacher: Path) -> dict[str, dict[str, float | None]]:
@@ -231,13 +237,18 @@ def memory_rows(args: argparse.Namespace, encoder: Path, teacher: Path) -> dict[
             try:
                 row = pool.apply(memory_row, (args, encoder, teacher, variant))
             except (MemoryError, RuntimeError) as err:  # the child's failed allocation
-                row = {"saved_mb": None, "per_sample_mb": None, "peak_mem_mb": None, "failed": str(err)[:200]}
+                row = {"saved_mb": None, "per_sample_mb": None, "tensor_peak_mb": None, "peak_mem_mb": None}
+                row["failed"] = str(err)[:200]
         rows[label] = row
         if row["saved_mb"] is None:
             print(f"{label}: did not fit ({row['failed']})", flush=True)
             continue
-        peak = "" if row["peak_mem_mb"] is None else f", peak {row['peak_mem_mb']:.0f} MB"
-        print(f"{label}: {row['saved_mb']:.0f} MB kept for the backward{peak}", flush=True)
+        peak = "" if row["peak_mem_mb"] is None else f", process peak {row['peak_mem_mb']:.0f} MB"
+        print(
+            f"{label}: {row['saved_mb']:.0f} MB kept for the backward, the step's tensors peak at "
+            f"{row['tensor_peak_mb']:.0f} MB{peak}",
+            flush=True,
+        )
     return rows
 
 
@@ -347,9 +358,12 @@ def main() -> None:
         if r["saved_mb"] is None:
             print(f"{label}: did not fit")
             continue
-        peak = "" if r["peak_mem_mb"] is None else f", peak {r['peak_mem_mb']:.0f} MB"
-        at16 = r["per_sample_mb"] * 16
-        print(f"{label}: {r['saved_mb']:.0f} MB kept for the backward{peak}; at batch 16: {at16:.0f} MB kept")
+        peak = "" if r["peak_mem_mb"] is None else f", process peak {r['peak_mem_mb']:.0f} MB"
+        at16 = 16 / args.memory_batch
+        print(
+            f"{label}: {r['saved_mb']:.0f} MB kept for the backward, tensors' peak {r['tensor_peak_mb']:.0f} MB"
+            f"{peak}; at batch 16: {r['saved_mb'] * at16:.0f} MB kept, {r['tensor_peak_mb'] * at16:.0f} MB peak"
+        )
     if args.json:
         args.json.write_text(json.dumps(record, indent=2) + "\n")
 

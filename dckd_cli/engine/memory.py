@@ -1,10 +1,13 @@
 """Peak memory of a stretch of work: torch's peak allocation on a GPU; on a Linux CPU the
-process's peak resident set (VmHWM), which ``/proc/self/clear_refs`` resets. And the bytes
-autograd keeps for the backward (the activations), the same on every device."""
+process's peak resident set (VmHWM), which ``/proc/self/clear_refs`` resets. The bytes
+autograd keeps for the backward (the activations), and the peak of the tensors a stretch of
+work makes (``tensor_peak``), both the same on every device: what a GPU's allocator would
+have to hold for them, without its rounding, workspaces or the memory that lived before."""
 
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,6 +15,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 
 def reset_peak_memory(device: torch.device) -> None:
@@ -62,3 +67,52 @@ def saved_for_backward() -> Iterator[SavedForBackward]:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         yield saved
+
+
+@dataclass
+class TensorPeak:
+    """The most bytes that tensors made inside the block held at once, each storage counted
+    once, from its making until it is freed (kept alive by the graph included)."""
+
+    live: int = 0
+    peak: int = 0
+    storages: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def mb(self) -> float:
+        return self.peak / 2**20
+
+    def _release(self, key: int) -> None:
+        self.live -= self.storages.pop(key, 0)
+
+
+class _TensorPeakMode(TorchDispatchMode):
+    def __init__(self, record: TensorPeak):
+        super().__init__()
+        self.record = record
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        out = func(*args, **(kwargs or {}))
+        seen = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
+        for t in tree_leaves(out):
+            if not isinstance(t, torch.Tensor) or t.device.type == "meta":
+                continue
+            storage = t.untyped_storage()
+            key = storage.data_ptr()
+            if key in seen or key in self.record.storages or storage.nbytes() == 0:
+                continue  # a view or an in-place result of an input, or already counted
+            self.record.storages[key] = storage.nbytes()
+            self.record.live += storage.nbytes()
+            self.record.peak = max(self.record.peak, self.record.live)
+            weakref.finalize(storage, self.record._release, key)
+        return out
+
+
+@contextmanager
+def tensor_peak() -> Iterator[TensorPeak]:
+    """Track the tensors every torch operation inside the block makes (forward and backward,
+    any device) and their peak total; on the CPU this is the figure a GPU's peak allocation
+    stands for, which the process's resident set blurs with the allocator's retained heap."""
+    record = TensorPeak()
+    with _TensorPeakMode(record):
+        yield record

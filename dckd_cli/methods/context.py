@@ -17,6 +17,7 @@ import torch
 
 from dckd_cli.losses.contrastive import PushSums
 from dckd_cli.methods.resources import Resources
+from dckd_cli.models.segments import recomputed
 from dckd_cli.settings.method import MethodSettings
 
 
@@ -105,15 +106,14 @@ class StepContext:
     @cached_property
     def anchor(self) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Encoder features (levels of ``dcl``) and latents (for ``ce``) of the student output: with
-        graph; with ``recompute``, only its input is kept and the pass runs again in the backward."""
+        graph; with ``recompute``, only each encoder block's input is kept and the block runs again
+        in the backward (one block's activations at a time, not the whole pass's)."""
         encoder = self.resources.encoder
         assert encoder is not None
         x = self._encoder_input(self.student_out)
         with self._encoding():
-            if encoder.recompute and torch.is_grad_enabled() and x.requires_grad:
-                from torch.utils.checkpoint import checkpoint
-
-                return checkpoint(encoder.network, x, encoder.levels, encoder.latents, use_reentrant=False)
+            if encoder.recompute:
+                return encoder.network(x, encoder.levels, latents=encoder.latents, segment=recomputed)
             return encoder.network(x, encoder.levels, latents=encoder.latents)
 
     @cached_property

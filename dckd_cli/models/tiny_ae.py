@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from dckd_cli.errors import DckdError
+from dckd_cli.models.segments import Segment, direct
 
 GN_GROUPS = 4  # the pooled branch's group norm
 
@@ -104,10 +105,11 @@ class TinyAEEncoder(nn.Module):
         return super().train(False)  # frozen: fixed group-norm statistics are per sample anyway
 
     def forward(
-        self, x: torch.Tensor, levels: tuple[int, ...] = (), latents: bool = False
+        self, x: torch.Tensor, levels: tuple[int, ...] = (), latents: bool = False, segment: Segment = direct
     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Taps at ``levels`` (0 = the shallowest level) and, with ``latents``, the latent output.
-        Without ``latents`` the pass stops at the deepest tapped level."""
+        Without ``latents`` the pass stops at the deepest tapped level. Residual blocks run
+        through ``segment``."""
         stop = len(self.layers) - 1 if latents else self.level_ends[max(levels)] if levels else -1
         wanted = {self.level_ends[level]: level for level in levels}
         taps: dict[int, torch.Tensor] = {}
@@ -115,7 +117,7 @@ class TinyAEEncoder(nn.Module):
         for index, layer in enumerate(self.layers):
             if index > stop:
                 break
-            h = layer(h)
+            h = segment(layer, h) if isinstance(layer, _Block) else layer(h)
             if index in wanted:
                 taps[wanted[index]] = h
         return [taps[level] for level in levels], (h if latents else None)

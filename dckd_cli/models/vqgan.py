@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import asdict, dataclass, fields
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ with warnings.catch_warnings():
 
 from dckd_cli.assets import ASSETS
 from dckd_cli.models.checkpoints import CheckpointError, fetch_to_cache, read_state_dict
+from dckd_cli.models.segments import Segment, direct
 
 VQGAN_IMAGENET_URL = "https://heibox.uni-heidelberg.de/d/8088892a516d4e3baf92/files/?p=%2Fckpts%2Flast.ckpt&dl=1"
 VQGAN_IMAGENET_FILE = "vqgan_imagenet_f16_1024.ckpt"
@@ -88,29 +90,35 @@ class VQGANEncoder(nn.Module):
         return x * 2.0 - 1.0 if self.input_range == "-1,1" else x
 
     def forward(
-        self, x: torch.Tensor, levels: tuple[int, ...] = (), latents: bool = False
+        self, x: torch.Tensor, levels: tuple[int, ...] = (), latents: bool = False, segment: Segment = direct
     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """One pass: first-ResnetBlock outputs at ``levels`` (0 = full resolution) and, with
         ``latents``, the pre-quantisation ``z = quant_conv(encoder(x))``. Without ``latents``
-        the pass stops after the deepest tapped level (as the released code does)."""
+        the pass stops after the deepest tapped level (as the released code does). Every
+        ResnetBlock, attention block and the output head run through ``segment``."""
         enc, h = self.encoder, self.encoder.conv_in(self._prepare(x))
         taps: list[torch.Tensor] = []
         last = enc.num_resolutions - 1 if latents else max(levels, default=-1)
         for level in range(last + 1):
             for block in range(enc.num_res_blocks):
-                h = enc.down[level].block[block](h, None)
+                h = segment(partial(enc.down[level].block[block], temb=None), h)
                 if block == 0 and level in levels:
                     taps.append(h)
                     if not latents and level == last:
                         return taps, None
                 if len(enc.down[level].attn) > 0:
-                    h = enc.down[level].attn[block](h)
+                    h = segment(enc.down[level].attn[block], h)
             if level != enc.num_resolutions - 1:
                 h = enc.down[level].downsample(h)
         if not latents:
             return taps, None
-        h = enc.mid.block_2(enc.mid.attn_1(enc.mid.block_1(h, None)), None)
-        return taps, self.quant_conv(enc.conv_out(nonlinearity(enc.norm_out(h))))
+        h = segment(partial(enc.mid.block_1, temb=None), h)
+        h = segment(partial(enc.mid.block_2, temb=None), segment(enc.mid.attn_1, h))
+        return taps, segment(self._head, h)
+
+    def _head(self, h: torch.Tensor) -> torch.Tensor:
+        enc = self.encoder
+        return self.quant_conv(enc.conv_out(nonlinearity(enc.norm_out(h))))
 
 
 def official_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

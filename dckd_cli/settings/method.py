@@ -59,8 +59,9 @@ class EncoderSettings(Section):
     )
     recompute: bool = Field(
         default=False,
-        description="activation checkpointing of the student output's encoder pass: its activations are "
-        "recomputed in the backward instead of kept (less memory, one more encoder forward per step)",
+        description="activation checkpointing of the student output's encoder pass, block by block: only each "
+        "block's input is kept and its activations are recomputed in the backward, one block at a time (less "
+        "memory, one more encoder forward per step)",
     )
     chunk: int | None = Field(
         default=None,

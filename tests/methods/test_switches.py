@@ -39,6 +39,12 @@ def _terms(settings, dtype: torch.dtype = torch.float64) -> dict[str, float]:  #
         ("runtime.channels_last=true",),
         ("runtime.compile=[student, teacher, encoder, history]", "runtime.compile_backend=eager"),
         ("optim.fused=true",),
+        (  # the memory switches under compile: checkpointed blocks through AOT autograd
+            "runtime.compile=[student, teacher, encoder, history]",
+            "runtime.compile_backend=aot_eager",
+            "method.encoder.recompute=true",
+            "method.encoder.chunk=3",
+        ),
     ],
 )
 def test_each_switch_keeps_the_terms_and_the_gradient(dckd_settings, switch):
