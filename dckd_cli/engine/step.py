@@ -153,27 +153,36 @@ class Stepper:
         window.add(names, stacked / s.optim.grad_accum)
 
     def _out_of_memory_message(self, iteration: int) -> str:
-        """What did not fit and the settings that make a step smaller, those not in use yet first."""
+        """What did not fit and the settings that make a step smaller, those not in use yet:
+        the memory switches a resume accepts, then those only a new run can take."""
         s, res = self.run.settings, self.run.method.resources
         device = self.run.accelerator.device
-        fixes = []
+        switches = []  # settings/resumable.py: a resume may change these
         if res.encoder is not None and not res.encoder.recompute:
-            fixes.append("method.encoder.recompute=true")
+            switches.append("method.encoder.recompute=true")
         if res.encoder is not None and res.encoder.levels and res.encoder.chunk is None:
-            fixes.append(f"method.encoder.chunk={max(1, s.data.batch_size)}")
+            switches.append(f"method.encoder.chunk={max(1, s.data.batch_size)}")
+        fresh = []  # they change the run's numbers: a new run
         if device.type == "cuda" and s.runtime.mixed_precision == "no":
-            fixes.append("runtime.mixed_precision=bf16")
+            fresh.append("runtime.mixed_precision=bf16")
         if s.data.batch_size > 1:  # half the micro-batch, twice the accumulation: about the same batch per step
             half, accum = s.data.batch_size // 2, s.optim.grad_accum * 2
-            fixes.append(f"data.batch_size={half} with optim.grad_accum={accum}")
+            fresh.append(f"data.batch_size={half} with optim.grad_accum={accum}")
+        fresh = fresh or ["a smaller data.patch_size"]
         head = (
             f"the training step ran out of {device.type} memory at data.batch_size={s.data.batch_size}, "
-            f"data.patch_size={s.data.patch_size} after {iteration} iterations; the run stopped: set "
-            + (", or ".join(fixes) if fixes else "a smaller data.patch_size")
+            f"data.patch_size={s.data.patch_size} after {iteration} iterations; the run stopped"
         )
+        flags = " ".join(f"--set {switch}" for switch in switches)
         if self.checkpoint_at is None:
-            return f"{head}, then run the same command again (no checkpoint was written yet)"
-        return f"{head}, then --resume (the last checkpoint, at iteration {self.checkpoint_at}, is intact)"
+            return (
+                f"{head} (no checkpoint was written yet): run the same command again with "
+                + ", or ".join(([flags] if flags else []) + fresh)
+            )
+        kept = f"the last checkpoint, at iteration {self.checkpoint_at}, is intact"
+        if not flags:
+            return f"{head} ({kept}): start a new run with " + ", or ".join(fresh)
+        return f"{head}: --resume {flags} continues it ({kept}); a new run can also use " + ", or ".join(fresh)
 
     def _non_finite_message(self, lq: torch.Tensor, bad: str, value: float, iteration: int) -> str:
         """Why a loss term is not finite, as far as one more look at the batch tells (the

@@ -382,8 +382,9 @@ def test_a_step_out_of_memory_is_one_line_naming_the_memory_settings(tmp_path: P
 
     monkeypatch.setattr(Method, "loss_terms", short_of_memory)
     message = r"^the training step ran out of cpu memory at data.batch_size=4, data.patch_size=12 after 4 iterations; "
-    message += r"the run stopped: set method.encoder.recompute=true, or method.encoder.chunk=4, or data.batch_size=2 "
-    message += r"with optim.grad_accum=2, then --resume \(the last checkpoint, at iteration 3, is intact\)$"
+    message += r"the run stopped: --resume --set method.encoder.recompute=true --set method.encoder.chunk=4 continues "
+    message += r"it \(the last checkpoint, at iteration 3, is intact\); a new run can also use data.batch_size=2 "
+    message += r"with optim.grad_accum=2$"
     settings = tiny_settings("dckd", iters=6)
     with pytest.raises(StepOutOfMemory, match=message):
         train(settings, tmp_path / "run")
@@ -393,6 +394,21 @@ def test_a_step_out_of_memory_is_one_line_naming_the_memory_settings(tmp_path: P
     switched = with_changes(settings, {"method.encoder.recompute": True})
     result = Trainer.of(switched, tmp_path / "run").run(resume=True)
     assert result.iterations == 6
+
+
+def test_a_first_step_out_of_memory_says_to_run_again(tmp_path: Path, tiny_settings, monkeypatch):
+    from dckd_cli.engine.step import StepOutOfMemory
+    from dckd_cli.methods.method import Method
+
+    def short_of_memory(self, lq, gt, out):  # noqa: ANN001
+        raise MemoryError  # a failed CPU allocation
+
+    monkeypatch.setattr(Method, "loss_terms", short_of_memory)
+    message = r"after 0 iterations; the run stopped \(no checkpoint was written yet\): run the same command again "
+    message += r"with --set method.encoder.chunk=4, or data.batch_size=2 with optim.grad_accum=2$"
+    settings = tiny_settings("dckd", iters=2, **{"method.encoder.recompute": True})  # on: not offered again
+    with pytest.raises(StepOutOfMemory, match=message):
+        train(settings, tmp_path / "run")
 
 
 def test_other_runtime_errors_of_a_step_are_not_called_memory(tmp_path: Path, tiny_settings, monkeypatch):
