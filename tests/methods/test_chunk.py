@@ -10,29 +10,8 @@ import pytest
 import torch
 
 from dckd_cli.engine.build import build_run
-from dckd_cli.engine.checkpoint import load_checkpoint
-from dckd_cli.engine.memory import saved_for_backward
-from dckd_cli.engine.step import Stepper
-from dckd_cli.engine.trainer import Trainer, train
 from dckd_cli.losses.contrastive import PushSums, contrastive_loss
-
-
-def _step(settings) -> tuple[dict[str, float], float]:  # noqa: ANN001
-    """One step's terms and gradient in float64 (the golden test's precision), and the MB its
-    graph kept for the backward."""
-    run = build_run(settings)
-    for network in (run.student, run.teacher, *run.method.resources.networks()):
-        if network is not None:
-            network.to(torch.float64)
-    stepper = Stepper(run)
-    g = torch.Generator().manual_seed(5)
-    lq, gt = (torch.rand(2, 3, s, s, generator=g, dtype=torch.float64) for s in (16, 32))
-    with saved_for_backward() as saved:
-        terms, loss = stepper.forward(lq, gt)
-    loss.backward()
-    out = {name: float(value.detach()) for name, value in terms.items()}
-    out["grad"] = float(sum(p.grad.abs().sum() for p in run.student.parameters() if p.grad is not None))
-    return out, saved.mb
+from tests.methods.helpers import assert_resumes_bitwise, one_step
 
 
 @pytest.mark.parametrize(
@@ -44,11 +23,11 @@ def test_chunks_keep_the_terms_and_drop_the_negatives_differences(dckd_settings,
     # negative's features equal the anchor's and |a - n|'s gradient is the sign of rounding
     # alone, which a pass at another batch size rounds differently (both are right)
     extra = (*extra, "method.dcl.negatives.include_clean=false")
-    plain, plain_mb = _step(dckd_settings(method, overrides=extra))
+    plain, plain_mb = one_step(dckd_settings(method, overrides=extra))
     assert plain["dcl"] > 0
     # 2 samples: a chunk of 3 splits the positive from the negatives and a negative across chunks
     for chunk in (1, 3, 64):
-        chunked, chunked_mb = _step(dckd_settings(method, overrides=(*extra, f"method.encoder.chunk={chunk}")))
+        chunked, chunked_mb = one_step(dckd_settings(method, overrides=(*extra, f"method.encoder.chunk={chunk}")))
         assert chunked.keys() == plain.keys()
         for key, value in plain.items():
             assert chunked[key] == pytest.approx(value, rel=1e-9), (chunk, key)
@@ -85,13 +64,7 @@ def test_reduced_push_matches_eq5_and_its_gradient():
 
 def test_a_chunked_run_resumes_bitwise(tmp_path: Path, dckd_settings):
     overrides = ("method.encoder.chunk=4", "runtime.save_every=2")
-    train(dckd_settings(iters=4, overrides=overrides), tmp_path / "whole")
-    train(dckd_settings(iters=2, overrides=overrides), tmp_path / "part")
-    Trainer.of(dckd_settings(iters=4, overrides=overrides), tmp_path / "part").run(resume=True)
-    a, b = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "part")
-    for part in ("student", "method"):
-        wa, wb = getattr(a, part), getattr(b, part)
-        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), part
+    assert_resumes_bitwise(lambda n: dckd_settings(iters=n, overrides=overrides), 4, 2, tmp_path)
 
 
 def test_chunk_must_be_positive(dckd_settings):

@@ -12,6 +12,7 @@ from dckd_cli.methods.context import StepContext
 from dckd_cli.methods.history_model import HistoryModel
 from dckd_cli.methods.negatives import negative_inputs
 from dckd_cli.settings.method import HistorySettings, NegativeSettings
+from tests.methods.helpers import assert_resumes_bitwise
 
 
 def _build(settings):
@@ -135,15 +136,7 @@ def test_short_run_lowers_dcl_and_ce(tmp_path: Path, dckd_settings):
 
 def test_resume_restores_history_and_negatives(tmp_path: Path, dckd_settings):
     overrides = ("method.dcl.history.steps=[2]", "method.dcl.history.breakpoints=[]", "runtime.save_every=3")
-    train(dckd_settings(iters=6, overrides=overrides), tmp_path / "whole")
-    train(dckd_settings(iters=3, overrides=overrides), tmp_path / "part")
-    Trainer.of(dckd_settings(iters=6, overrides=overrides), tmp_path / "part").run(resume=True)
-    from dckd_cli.engine.checkpoint import load_checkpoint
-
-    a, b = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "part")
-    for part in ("student", "method"):
-        wa, wb = getattr(a, part), getattr(b, part)
-        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), part
+    assert_resumes_bitwise(lambda n: dckd_settings(iters=n, overrides=overrides), 6, 3, tmp_path)
 
 
 def test_dckd_distils_into_a_family_outside_the_table(tmp_path: Path, dckd_settings):

@@ -10,28 +10,11 @@ import torch
 
 from dckd_cli.engine.build import build_run
 from dckd_cli.engine.memory import saved_for_backward, tensor_peak
-from dckd_cli.engine.step import Stepper
 from dckd_cli.models.segments import direct
 from dckd_cli.models.segments import recomputed as by_block
 from dckd_cli.models.tiny_ae import TinyAEEncoder
+from tests.methods.helpers import one_step
 from tests.methods.test_encoder_choice import _tiny_ae_state
-
-
-def _step(settings) -> tuple[dict[str, float], float]:  # noqa: ANN001
-    """One step's terms and gradient in float64, and the MB its graph kept for the backward."""
-    run = build_run(settings)
-    for network in (run.student, run.teacher, *run.method.resources.networks()):
-        if network is not None:
-            network.to(torch.float64)
-    stepper = Stepper(run)
-    g = torch.Generator().manual_seed(5)
-    lq, gt = (torch.rand(2, 3, s, s, generator=g, dtype=torch.float64) for s in (16, 32))
-    with saved_for_backward() as saved:
-        terms, loss = stepper.forward(lq, gt)
-    loss.backward()
-    out = {name: float(value.detach()) for name, value in terms.items()}
-    out["grad"] = float(sum(p.grad.abs().sum() for p in run.student.parameters() if p.grad is not None))
-    return out, saved.mb
 
 
 def _encoder_pass(network, levels, latents, segment, size: int = 32):  # noqa: ANN001, ANN202
@@ -55,8 +38,8 @@ def _encoder_activations_mb(settings, segment=direct) -> float:  # noqa: ANN001
 
 @pytest.mark.parametrize("method", ["dckd", "dckd-star"])
 def test_recompute_keeps_the_numbers_and_drops_the_encoder_activations(dckd_settings, method):
-    plain, plain_mb = _step(dckd_settings(method))
-    recomputed, recomputed_mb = _step(dckd_settings(method, overrides=("method.encoder.recompute=true",)))
+    plain, plain_mb = one_step(dckd_settings(method))
+    recomputed, recomputed_mb = one_step(dckd_settings(method, overrides=("method.encoder.recompute=true",)))
     assert recomputed.keys() == plain.keys()
     for key, value in plain.items():
         assert recomputed[key] == pytest.approx(value, rel=1e-9), key
