@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from dckd_cli.engine.build import Run
-from dckd_cli.engine.switches import SwitchError, channels_last, compiled, laid_out
+from dckd_cli.engine.switches import SwitchError, channels_last, compiled, fresh_compiles, laid_out
 from dckd_cli.errors import DckdError
 from dckd_cli.metrics.inference import is_out_of_memory
 
@@ -79,6 +79,7 @@ class Stepper:
         self.run = run
         acc, s = run.accelerator, run.settings
         self.channels_last_input = channels_last(run.student, s, acc.device)
+        fresh_compiles(run.student, s)
         self._switch_networks()
         student = compiled(run.student, "student", s)  # shares run.student's weights (saved and averaged)
         if batches is None:
@@ -175,9 +176,8 @@ class Stepper:
         )
         flags = " ".join(f"--set {switch}" for switch in switches)
         if self.checkpoint_at is None:
-            return (
-                f"{head} (no checkpoint was written yet): run the same command again with "
-                + ", or ".join(([flags] if flags else []) + fresh)
+            return f"{head} (no checkpoint was written yet): run the same command again with " + ", or ".join(
+                ([flags] if flags else []) + fresh
             )
         kept = f"the last checkpoint, at iteration {self.checkpoint_at}, is intact"
         if not flags:

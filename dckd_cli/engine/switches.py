@@ -9,6 +9,8 @@ first step with one line naming ``runtime.compile`` (``engine/step.py``).
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import nn
 
@@ -92,6 +94,23 @@ def channels_last(network: nn.Module, settings: RunSettings, device: torch.devic
 def laid_out(network: nn.Module, settings: RunSettings, device: torch.device) -> nn.Module:
     """``network``, converted in place to the memory format ``channels_last`` picks for it."""
     return network.to(memory_format=torch.channels_last) if channels_last(network, settings, device) else network
+
+
+# students whose run has been through ``fresh_compiles`` (a second Stepper over a run keeps its compiles)
+_COMPILED_RUNS: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+
+
+def fresh_compiles(student: nn.Module, settings: RunSettings) -> None:
+    """Forget what torch.compile compiled for earlier runs in this process, once per run. A
+    model class's networks share its forward's code, whose compiled variants torch caps (8 a
+    function, ``torch._dynamo.config.recompile_limit``): past the cap it runs the function
+    uncompiled with a warning, so in a process that trains run after run (``dckd ablate``'s
+    cells), each compiling it anew (another precision, method, shape), a run past the cap
+    trained uncompiled. Each run now compiles as it would in a process of its own (inductor's
+    on-disk caches still serve it)."""
+    if settings.runtime.compile and student not in _COMPILED_RUNS:
+        torch.compiler.reset()
+        _COMPILED_RUNS.add(student)
 
 
 def compiled(network: nn.Module, name: str, settings: RunSettings) -> nn.Module:

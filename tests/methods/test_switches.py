@@ -104,6 +104,33 @@ def test_a_second_stepper_over_a_compiled_run_compiles_nothing_twice(dckd_settin
     assert all(isinstance(n, torch.nn.Module) for n in first)
 
 
+def test_run_after_run_in_one_process_stays_compiled(dckd_settings):
+    """Runs trained one after another in one process (an ablation's cells) each compile their
+    networks. The student's and the teacher's model class share one forward, and every run that
+    compiles it differently (here another backend; in an ablation, another precision, method or
+    shape) adds a compiled variant: past torch's cap of 8 the forward ran uncompiled, silently,
+    from the fifth run on."""
+    import torch._dynamo
+
+    graphs: dict[str, int] = {}
+
+    def counting(name: str):  # noqa: ANN202
+        def backend(gm, example_inputs):  # noqa: ANN001
+            graphs[name] = graphs.get(name, 0) + 1
+            return gm.forward
+
+        return backend
+
+    for run in range(6):
+        name = f"dckd_counting_{run}"
+        if name not in torch._dynamo.list_backends(exclude_tags=()):
+            torch._dynamo.register_backend(counting(name), name=name)
+        _terms(
+            dckd_settings("logits", overrides=("runtime.compile=[student, teacher]", f"runtime.compile_backend={name}"))
+        )
+    assert [graphs.get(f"dckd_counting_{run}", 0) for run in range(6)] == [2] * 6  # the student's, the teacher's
+
+
 def test_a_compile_failure_is_one_line_naming_the_switch(dckd_settings):
     import torch._dynamo
 
