@@ -71,3 +71,37 @@ def test_deterministic_kernels_make_gpu_resume_bitwise(tmp_path: Path, overrides
     a = load_file(str(RunFolder(tmp_path / "whole").weights("last", "student")))
     b = load_file(str(RunFolder(tmp_path / "part").weights("last", "student")))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _step_memory(settings) -> tuple[float, float]:  # noqa: ANN001
+    """One DCKD step's peak above what lived before it, as CUDA's allocator saw it and as
+    ``tensor_peak`` counts it (the figure the CPU benchmark reports for a GPU), in MB."""
+    from dckd_cli.engine.build import build_run
+    from dckd_cli.engine.memory import tensor_peak
+    from dckd_cli.engine.step import Stepper, synthetic_batches
+
+    run = build_run(settings)
+    stepper = Stepper(run)
+    lq, gt = next(synthetic_batches(run))
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    with tensor_peak() as counted:
+        _, loss = stepper.forward(lq, gt)
+        loss.backward()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - before) / 2**20, counted.mb
+
+
+def test_tensor_peak_stands_for_the_cuda_peak_and_the_memory_switches_lower_it(overrides):
+    def settings(*extra: str):
+        flags = {"method.name": "dckd", "data.batch_size": 8, "data.patch_size": 32}
+        return resolve_settings("demo", flags, [*overrides, *extra])
+
+    cuda_plain, counted_plain = _step_memory(settings())
+    cuda_small, counted_small = _step_memory(settings("method.encoder.recompute=true", "method.encoder.chunk=8"))
+    print(f"CUDA peak / tensors' peak MB: plain {cuda_plain:.0f} / {counted_plain:.0f}, ")
+    print(f"recompute + chunk {cuda_small:.0f} / {counted_small:.0f}")
+    # the allocator adds its rounding and the convolutions' workspaces; the tensors are most of it
+    assert 0.7 * cuda_plain < counted_plain < 1.3 * cuda_plain
+    assert cuda_small < 0.8 * cuda_plain and counted_small < 0.8 * counted_plain
