@@ -143,9 +143,12 @@ def distill_command(
         left = f"{report.iterations} iterations"
         left = f"the {report.iterations - report.done} iterations left of {left}" if report.done else left
         took = f"{eta:.0f} s" if eta < 60 else f"{int(eta // 3600)} h {int(eta % 3600 // 60)} min"
+        need = ""
+        if report.need_mb is not None and not report.device.startswith("cuda"):
+            need = f" (a GPU would allocate about {report.need_mb:.0f} MB: the weights and the step's tensors)"
         console.print(
             f"dry run on {report.device}: data, checkpoints and settings are fine; {report.seconds_per_iter:.3f} s/it, "
-            f"peak memory {memory}; {left} would take about {took}; nothing was written",
+            f"peak memory {memory}{need}; {left} would take about {took}; nothing was written",
             highlight=False,
         )
         return

@@ -109,10 +109,23 @@ class _TensorPeakMode(TorchDispatchMode):
 
 
 @contextmanager
-def tensor_peak() -> Iterator[TensorPeak]:
+def tensor_peak(record: TensorPeak | None = None) -> Iterator[TensorPeak]:
     """Track the tensors every torch operation inside the block makes (forward and backward,
-    any device) and their peak total; on the CPU this is the figure a GPU's peak allocation
-    stands for, which the process's resident set blurs with the allocator's retained heap."""
-    record = TensorPeak()
+    any device) and their peak total, in ``record`` (a new one by default); on the CPU this is
+    the figure a GPU's peak allocation stands for, which the process's resident set blurs with
+    the allocator's retained heap."""
+    record = TensorPeak() if record is None else record
     with _TensorPeakMode(record):
         yield record
+
+
+def resident_mb(networks: list[nn.Module | None]) -> float:
+    """The MB of the networks' weights and buffers, each storage once (shared ones included once)."""
+    storages: dict[int, int] = {}
+    for network in networks:
+        if network is None:
+            continue
+        for t in (*network.parameters(), *network.buffers()):
+            storage = t.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+    return sum(storages.values()) / 2**20

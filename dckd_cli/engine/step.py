@@ -8,6 +8,7 @@ batches: the dry run, ablate's estimate, the benchmarks and the golden test's se
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import statistics
@@ -283,8 +284,15 @@ def step_clock(run: Run, batches: Iterable | None = None) -> Callable[[], float]
     return lambda: synced_seconds(device, step)
 
 
-def time_steps(run: Run, steps: int = 2, batches: Iterable | None = None) -> float:
-    """Median seconds of an optimiser step of ``run`` after one warm-up step (``step_clock``)."""
+def time_steps(
+    run: Run,
+    steps: int = 2,
+    batches: Iterable | None = None,
+    warm_up: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> float:
+    """Median seconds of an optimiser step of ``run`` after one warm-up step (``step_clock``),
+    which runs inside ``warm_up()`` (a measurement that would distort the timed steps)."""
     step = step_clock(run, batches)
-    step()
+    with warm_up():
+        step()
     return statistics.median(step() for _ in range(steps))

@@ -63,6 +63,10 @@ class DryRun:
     iterations: int
     device: str
     done: int = 0  # iterations a resumed run has already done
+    # the networks' weights plus the first step's tensors at their peak (gradients, optimiser
+    # state, activations): what a GPU would allocate for this run, measured on any device
+    # (None under runtime.compile, whose first step the measurement would change)
+    need_mb: float | None = None
 
     @property
     def eta_seconds(self) -> float:
@@ -73,10 +77,12 @@ def dry_run(settings: RunSettings, steps: int = 2, done: int = 0) -> DryRun:
     """Check data, checkpoints, encoder and settings, time ``steps`` training steps; write nothing.
     A demo teacher not trained yet is timed with random weights of its architecture; ``done``:
     the iterations a run to be resumed has already done."""
+    import contextlib
     import tempfile
+    from functools import partial
 
     from dckd_cli.engine.build import build_run
-    from dckd_cli.engine.memory import peak_memory_mb, reset_peak_memory
+    from dckd_cli.engine.memory import TensorPeak, peak_memory_mb, reset_peak_memory, resident_mb, tensor_peak
     from dckd_cli.engine.step import time_steps
     from dckd_cli.pipelines.demo_teacher import with_stand_in_teacher
 
@@ -84,6 +90,10 @@ def dry_run(settings: RunSettings, steps: int = 2, done: int = 0) -> DryRun:
     with tempfile.TemporaryDirectory(prefix="dckd-dry-run-") as tmp:
         run = build_run(with_stand_in_teacher(resolved, Path(tmp)))  # every check a real run makes first
         device = run.accelerator.device
+        weights = resident_mb([run.student, run.ema.model, run.teacher, *run.method.resources.networks()])
+        record = None if settings.runtime.compile else TensorPeak()
+        counted = contextlib.nullcontext if record is None else partial(tensor_peak, record)
         reset_peak_memory(device)
-        seconds = time_steps(run, steps)
-    return DryRun(seconds, peak_memory_mb(device), settings.optim.iters, str(device), done)
+        seconds = time_steps(run, steps, warm_up=counted)
+    need = None if record is None else weights + record.mb
+    return DryRun(seconds, peak_memory_mb(device), settings.optim.iters, str(device), done, need)

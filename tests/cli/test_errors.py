@@ -4,6 +4,7 @@ help and usage errors answer without loading torch."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,7 @@ def test_dry_run_checks_and_times_but_writes_nothing(tmp_path, tiny_teacher, mon
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "s/it" in text and "peak memory" in text and "300 iterations would take about" in text
+    assert re.search(r"a GPU would allocate about \d+ MB: the weights and the step's tensors", text)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["teacher.safetensors"]  # no run folder
     bad = runner.invoke(app, [*args, "--set", "method.encoder.layers=[0,1,2,3,9]", "--method", "dckd"])
     assert bad.exit_code == 1 and "method.encoder.layers" in bad.output

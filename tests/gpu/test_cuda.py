@@ -105,3 +105,12 @@ def test_tensor_peak_stands_for_the_cuda_peak_and_the_memory_switches_lower_it(o
     # the allocator adds its rounding and the convolutions' workspaces; the tensors are most of it
     assert 0.7 * cuda_plain < counted_plain < 1.3 * cuda_plain
     assert cuda_small < 0.8 * cuda_plain and counted_small < 0.8 * counted_plain
+
+
+def test_the_dry_runs_estimate_matches_the_cuda_peak(overrides):
+    from dckd_cli.pipelines.distill import dry_run
+
+    settings = resolve_settings("demo", {"method.name": "dckd", "data.batch_size": 8, "data.patch_size": 32}, overrides)
+    report = dry_run(settings)  # on CUDA: its peak is the allocator's, its estimate the count's
+    print(f"dry run on {report.device}: CUDA peak {report.peak_memory_mb:.0f} MB, estimate {report.need_mb:.0f} MB")
+    assert 0.7 * report.peak_memory_mb < report.need_mb < 1.3 * report.peak_memory_mb

@@ -115,3 +115,18 @@ def test_saved_for_backward_counts_activations_not_weights():
     with torch.no_grad(), saved_for_backward() as nothing:
         conv(x)
     assert nothing.mb == 0
+
+
+def test_the_dry_run_says_what_a_gpu_would_allocate(dckd_settings):
+    from dckd_cli.engine.memory import resident_mb
+    from dckd_cli.pipelines.distill import dry_run
+
+    plain = dry_run(dckd_settings("dckd"))
+    small = dry_run(dckd_settings("dckd", overrides=("method.encoder.recompute=true", "method.encoder.chunk=1")))
+    run = build_run(dckd_settings("dckd"))
+    res = run.method.resources
+    weights = resident_mb([run.student, run.ema.model, run.teacher, *res.networks()])
+    assert weights > 0.1 and plain.need_mb > weights + 0.5  # and the step's tensors: activations, Adam's state
+    assert weights < small.need_mb < plain.need_mb
+    compiled = dckd_settings("dckd", overrides=("runtime.compile=[student]", "runtime.compile_backend=eager"))
+    assert dry_run(compiled).need_mb is None  # the count would change what compile sees
