@@ -76,14 +76,28 @@ class TensorPeak:
 
     live: int = 0
     peak: int = 0
-    storages: dict[int, int] = field(default_factory=dict)
+    storages: dict[tuple[str, int], int] = field(default_factory=dict)  # (device, address) -> bytes
 
     @property
     def mb(self) -> float:
         return self.peak / 2**20
 
-    def _release(self, key: int) -> None:
+    def _release(self, key: tuple[str, int]) -> None:
         self.live -= self.storages.pop(key, 0)
+
+
+def _storage(t: object) -> torch.UntypedStorage | None:
+    """A dense tensor's storage; None for anything else (sparse or meta tensors, non-tensors)."""
+    if not isinstance(t, torch.Tensor) or t.device.type == "meta" or t.layout != torch.strided:
+        return None
+    try:
+        return t.untyped_storage()
+    except (RuntimeError, NotImplementedError):
+        return None
+
+
+def _key(storage: torch.UntypedStorage) -> tuple[str, int]:
+    return str(storage.device), storage.data_ptr()
 
 
 class _TensorPeakMode(TorchDispatchMode):
@@ -93,12 +107,11 @@ class _TensorPeakMode(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
         out = func(*args, **(kwargs or {}))
-        seen = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
-        for t in tree_leaves(out):
-            if not isinstance(t, torch.Tensor) or t.device.type == "meta":
+        seen = {_key(s) for s in map(_storage, tree_leaves((args, kwargs))) if s is not None}
+        for storage in map(_storage, tree_leaves(out)):
+            if storage is None:
                 continue
-            storage = t.untyped_storage()
-            key = storage.data_ptr()
+            key = _key(storage)
             if key in seen or key in self.record.storages or storage.nbytes() == 0:
                 continue  # a view or an in-place result of an input, or already counted
             self.record.storages[key] = storage.nbytes()
