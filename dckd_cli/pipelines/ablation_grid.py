@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from dckd_cli.errors import DckdError
+from dckd_cli.settings.strict_yaml import yaml12_booleans
 
 
 class GridError(DckdError):
@@ -103,9 +104,11 @@ def split_values(text: str) -> list[str]:
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``1e-3`` as a string; axis values are read the YAML 1.2 way, as numbers."""
+    """YAML 1.1 reads ``1e-3`` as a string and ``no`` as a boolean; axis values are read the YAML
+    1.2 way, as a number and a string."""
 
 
+yaml12_booleans(_Loader)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),

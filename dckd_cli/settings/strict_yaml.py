@@ -4,14 +4,20 @@
 dropped) and aliases that expand exponentially (a "billion laughs" document of a few lines
 makes every later traversal, error messages included, run without end). Here a duplicate
 key is refused naming it and its line, and a document whose values, aliases expanded, number
-more than ``MAX_VALUES`` is refused before anything reads it.
+more than ``MAX_VALUES`` is refused before anything reads it. Booleans are YAML 1.2's, only
+``true`` and ``false``: YAML 1.1 also reads ``yes``, ``no``, ``on`` and ``off`` as booleans,
+so ``runtime.mixed_precision=no`` was ``False`` and refused; as strings they still set a
+boolean setting (pydantic reads them).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
+
+BOOL = "tag:yaml.org,2002:bool"
 
 MAX_VALUES = 100_000  # settings hold hundreds of values; a long progressive schedule, a few thousand
 
@@ -30,6 +36,18 @@ class _Loader(yaml.SafeLoader):
                 raise StrictYamlError(f"key '{key}' is given twice (lines {seen[key]} and {line}); keep one")
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+def yaml12_booleans(loader: type[yaml.SafeLoader]) -> None:
+    """Make ``loader`` read only ``true`` / ``false`` (any case YAML allows) as booleans."""
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag != BOOL]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver(BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+yaml12_booleans(_Loader)
 
 
 def _count(value: Any, budget: int) -> int:

@@ -56,3 +56,22 @@ def test_an_error_line_shows_a_long_value_cut_short():
     with pytest.raises(SettingsError) as caught:
         resolve_settings(None, {}, ["task=" + "x" * 5000])
     assert all(len(line) < 400 for line in caught.value.lines)
+
+
+def test_no_is_a_word_and_booleans_still_read_yes_and_no(tmp_path: Path):
+    """YAML 1.2 booleans: ``runtime.mixed_precision=no`` (which dckd's own messages advise) is the
+    string, where YAML 1.1 read False and the setting refused it; a boolean setting still takes
+    yes / no / on / off."""
+    overrides = ["runtime.mixed_precision=no", "runtime.deterministic=yes", "runtime.keep_host_memory=off"]
+    settings = resolve_settings("demo", {}, overrides)
+    assert settings.runtime.mixed_precision == "no"
+    assert settings.runtime.deterministic is True and settings.runtime.keep_host_memory is False
+    preset = tmp_path / "p.yaml"
+    preset.write_text("runtime:\n  mixed_precision: no\n  deterministic: on\n")
+    from_file = resolve_settings(str(preset))
+    assert from_file.runtime.mixed_precision == "no" and from_file.runtime.deterministic is True
+    assert parse_override("runtime.tf32=false") == {"runtime": {"tf32": False}}
+    from dckd_cli.pipelines.ablation_grid import parse_grid_option
+
+    assert parse_grid_option("runtime.mixed_precision=no,bf16").values == ("no", "bf16")
+    assert parse_grid_option("optim.lr=1e-3,2e-3").values == (0.001, 0.002)
