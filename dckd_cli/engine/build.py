@@ -50,16 +50,33 @@ class Run:
     val_bench: Benchmark
 
 
+def _fresh_accelerator_state(mixed_precision: str, cpu: bool) -> None:
+    """Accelerate keeps one precision and device a process and refuses another: a run that asks
+    for another than the process's earlier run (``dckd ablate``'s cells over
+    ``runtime.mixed_precision``, the step benchmark's rows) starts that state afresh. The
+    processes' group (Accelerate's ``PartialState``) stays as it is."""
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state
+    if not state:
+        return
+    device = state.get("device")
+    if state.get("_mixed_precision") != mixed_precision or (cpu and device is not None and device.type != "cpu"):
+        AcceleratorState._reset_state()
+
+
 def build_accelerator(settings: RunSettings, folder: Path | None) -> Accelerator:
     """The run's devices and precision (trackers write under the run folder's ``logs/``)."""
     apply_threads(settings.runtime.threads)
     if settings.runtime.deterministic:  # cuBLAS needs a fixed workspace for repeatable sums
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    cpu = settings.runtime.device == "cpu" or cpu_processes()
+    _fresh_accelerator_state(settings.runtime.mixed_precision, cpu)
     return Accelerator(
         dataloader_config=DataLoaderConfiguration(non_blocking=torch.cuda.is_available()),  # with pinned memory
         mixed_precision=settings.runtime.mixed_precision,
         gradient_accumulation_steps=settings.optim.grad_accum,
-        cpu=settings.runtime.device == "cpu" or cpu_processes(),
+        cpu=cpu,
         log_with=check_tracker(settings.runtime.log_with),
         project_dir=str(RunFolder(folder).logs) if folder is not None else None,
     )

@@ -144,3 +144,21 @@ def test_an_ablation_over_a_student_outside_the_table(tmp_path: Path, tiny_overr
     )
     run_ablation(plan, make_sink=lambda label: None, say=lambda text: None)
     assert all((r.folder / "scores.json").is_file() for r in plan.runs)
+
+
+def test_cells_of_another_precision_run_in_one_process(tmp_path: Path, tiny_overrides, monkeypatch):
+    """Accelerate keeps one precision a process: an ablation over runtime.mixed_precision trains
+    each cell in its own (the second cell was refused before the state was started afresh)."""
+    from dckd_cli.engine import switches
+
+    monkeypatch.setattr(switches, "cpu_has_bf16", lambda: True)  # the precision, on any CPU
+    axes = [parse_grid_option("runtime.mixed_precision=no,bf16")]
+    plan = _plan(tmp_path / "abl", tiny_overrides, axes, seeds=(0,), warm_iters=0)
+    run_ablation(plan, make_sink=lambda label: None, say=lambda text: None)
+    precisions = {}
+    for run in plan.runs:
+        recorded = RunFolder(run.folder).read_settings()
+        scores = json.loads(RunFolder(run.folder).scores.read_text())
+        precisions[recorded.runtime.mixed_precision] = scores
+    assert set(precisions) == {"no", "bf16"}
+    assert all(s["seconds_per_iter"] > 0 for s in precisions.values())
