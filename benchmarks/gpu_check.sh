@@ -47,26 +47,31 @@ say "machine"
 { nvidia-smi || true; "$PY" -c "import torch; print(torch.__version__, torch.cuda.is_available())"; } >>"$LOG" 2>&1
 
 # Each row: a name and the switches it adds (on CUDA tf32 and cudnn.benchmark default on). Under
-# bf16 the encoder's passes stay float32 (TF32) unless method.encoder.autocast=true.
+# bf16 the encoder's passes stay float32 (TF32) unless method.encoder.autocast=true. All rows run
+# in one process (one start-up, one CUDA context), each row's JSON written as it ends, the most
+# telling first and torch.compile, the slowest, last; a row that fails says so and the next runs.
 ROWS=(
-  "plain|--set runtime.tf32=false --set runtime.cudnn_benchmark=false --set optim.fused=false"
   "defaults|"
+  "recompute-chunk|--set method.encoder.recompute=true --set method.encoder.chunk=16"
   "bf16|--precision bf16"
+  "plain|--set runtime.tf32=false --set runtime.cudnn_benchmark=false --set optim.fused=false"
   "bf16-encoder-autocast|--precision bf16 --set method.encoder.autocast=true"
   "bf16-channels-last|--precision bf16 --set runtime.channels_last=true"
   "bf16-frozen-bf16|--precision bf16 --set runtime.frozen_bf16=true"
-  "bf16-compile|--precision bf16 --set runtime.compile=[student,teacher,encoder]"
   "bf16-recompute|--precision bf16 --set method.encoder.recompute=true"
-  "recompute-chunk|--set method.encoder.recompute=true --set method.encoder.chunk=16"
+  "bf16-compile|--precision bf16 --set runtime.compile=[student,teacher,encoder]"
 )
+ROW_ARGS=()
 for row in "${ROWS[@]}"; do
   name="${row%%|*}"
   read -r -a extra <<<"${row#*|}"
   mapfile -t extra < <(float32 "${extra[@]}")
-  say "step benchmark: $name ${extra[*]:-}"
-  timeout "$LIMIT" "$PY" benchmarks/step.py "${SIZE[@]}" "${extra[@]}" --json "$OUT/step-$name.json" >>"$LOG" 2>&1 \
-    || say "FAILED: step benchmark $name (exit $?)"
+  ROW_ARGS+=(--row "$name|${extra[*]:-}")
 done
+say "step benchmark: ${#ROWS[@]} rows"
+timeout "$((LIMIT * 2))" "$PY" benchmarks/step.py "${SIZE[@]}" "${ROW_ARGS[@]}" --json-dir "$OUT" >>"$LOG" 2>&1 \
+  || say "FAILED: the step benchmark (exit $?)"
+grep "^FAILED" "$LOG" || true
 
 say "GPU tests"
 timeout "$LIMIT" "$PY" -m pytest -q tests/gpu >>"$LOG" 2>&1 || say "FAILED: tests/gpu (exit $?)"
