@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import platform
 import shlex
@@ -119,6 +120,14 @@ def step_costs(run: Run) -> tuple[float, float]:
         loss.backward()
     run.optimizer.zero_grad(set_to_none=True)
     return counter.get_total_flops() / 1e9, saved.mb
+
+
+def release_memory() -> None:
+    """Free what earlier rows left (reference cycles in their networks' hooks keep them alive
+    until a collection), and CUDA's cached blocks, so a row's peak is its own."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def peak_mb(device: torch.device) -> float | None:
@@ -348,6 +357,8 @@ def measure(args: argparse.Namespace, steps: int) -> dict[str, object]:
             rows += [(m, e) for m in methods if m.startswith("dckd") for e in chosen]
             for method, enc in rows:
                 label = f"{pair}/{method}" + (f"/{enc}" if enc else "")
+                run = fresh = reference = None  # noqa: F841 - dropped before the collection
+                release_memory()  # the previous row's networks and graphs, before this row's peak
                 run = build_run(settings_for(pair, method, encoders.get(enc) if enc else None, teacher, args))
                 device = run.accelerator.device
                 record["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
