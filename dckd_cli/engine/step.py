@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import shlex
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
@@ -92,6 +94,7 @@ class Stepper:
         run.method.to(acc.device)
         self.window = Window()
         self.checkpoint_at: int | None = None  # the iteration of the run's last checkpoint (messages)
+        self.folder: Path | None = None  # the run folder, when a trainer runs it (messages)
 
     def _switch_networks(self) -> None:
         """channels-last memory and torch.compile on the networks ``runtime`` names (before the first step)."""
@@ -183,7 +186,10 @@ class Stepper:
         kept = f"the last checkpoint, at iteration {self.checkpoint_at}, is intact"
         if not flags:
             return f"{head} ({kept}): start a new run with " + ", or ".join(fresh)
-        return f"{head}: --resume {flags} continues it ({kept}); a new run can also use " + ", or ".join(fresh)
+        resume = "--resume"
+        if self.folder is not None:  # the command to copy
+            resume = f"dckd distill --output {shlex.quote(str(self.folder))} --resume"
+        return f"{head}: {resume} {flags} continues it ({kept}); a new run can also use " + ", or ".join(fresh)
 
     def _non_finite_message(self, lq: torch.Tensor, bad: str, value: float, iteration: int) -> str:
         """Why a loss term is not finite, as far as one more look at the batch tells (the

@@ -169,6 +169,7 @@ class Trainer:
         batches = training_batches(s, built.sources, acc.num_processes, start, acc.device)
         stepper = Stepper(built, batches)
         stepper.checkpoint_at = start if start else None
+        stepper.folder = self.folder
         student, window, self.optimizer = stepper.student, stepper.window, stepper.optimizer
         self.trackers.start()
         iteration, began = start, time.perf_counter()

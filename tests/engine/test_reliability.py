@@ -382,7 +382,8 @@ def test_a_step_out_of_memory_is_one_line_naming_the_memory_settings(tmp_path: P
 
     monkeypatch.setattr(Method, "loss_terms", short_of_memory)
     message = r"^the training step ran out of cpu memory at data.batch_size=4, data.patch_size=12 after 4 iterations; "
-    message += r"the run stopped: --resume --set method.encoder.recompute=true --set method.encoder.chunk=4 continues "
+    message += r"the run stopped: dckd distill --output \S+run --resume --set method.encoder.recompute=true "
+    message += r"--set method.encoder.chunk=4 continues "
     message += r"it \(the last checkpoint, at iteration 3, is intact\); a new run can also use data.batch_size=2 "
     message += r"with optim.grad_accum=2$"
     settings = tiny_settings("dckd", iters=6)
