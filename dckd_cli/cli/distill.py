@@ -44,7 +44,7 @@ def _check_resume_flags(
     """Flags given with ``--resume`` must describe the recorded run, or change only its speed and
     memory switches (``settings/resumable.py``), which are returned; the first other change is named."""
     from dckd_cli.engine.run_folder import RunFolder
-    from dckd_cli.settings.resumable import RESUMABLE
+    from dckd_cli.settings.resumable import RESUMABLE, values_of
 
     assert output is not None  # checked by the command first
     recorded = RunFolder(output).read_settings()
@@ -63,14 +63,7 @@ def _check_resume_flags(
             "(only --iters and the speed / memory switches, e.g. method.encoder.recompute, may change), or start a "
             "new run"
         )
-    dumped = given.model_dump(mode="json")
-    return {key: _value(dumped, key) for key in changed}
-
-
-def _value(record: dict, dotted: str) -> object:
-    for part in dotted.split("."):
-        record = record[part]
-    return record
+    return values_of(given, changed)
 
 
 @user_errors

@@ -30,14 +30,29 @@ RESUMABLE: tuple[str, ...] = (
 )
 
 
+def _parent(record: dict[str, Any], dotted: str) -> tuple[dict[str, Any], str]:
+    """The section of a settings record that holds ``dotted``, and the key in it."""
+    *path, last = dotted.split(".")
+    for part in path:
+        record = record[part]
+    return record, last
+
+
+def values_of(settings: RunSettings, keys: list[str]) -> dict[str, Any]:
+    """The values of the dotted ``keys`` in ``settings`` (as a settings file writes them)."""
+    record = settings.model_dump(mode="json")
+    found = {}
+    for dotted in keys:
+        section, last = _parent(record, dotted)
+        found[dotted] = section[last]
+    return found
+
+
 def with_changes(settings: RunSettings, changes: Mapping[str, Any]) -> RunSettings:
     """``settings`` with the resumable ``changes`` (dotted keys) applied, validated again."""
     record = settings.model_dump(mode="json")
     for dotted, value in changes.items():
         assert dotted in RESUMABLE, dotted
-        *path, last = dotted.split(".")
-        section = record
-        for part in path:
-            section = section[part]
+        section, last = _parent(record, dotted)
         section[last] = value
     return RunSettings.model_validate(record)
