@@ -42,6 +42,7 @@ from dckd_cli.settings.presets import resolve_settings
 
 PAIRS = {"swinir-x4": ("swinir", 4), "rcan-x2": ("rcan", 2)}
 METHODS = ("scratch", "logits", "fakd", "dckd", "dckd-star")
+PRECISIONS = ("no", "bf16", "fp16")  # runtime.mixed_precision
 
 
 def random_imagenet_encoder(path: Path) -> Path:
@@ -269,7 +270,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--patch", type=int, default=48)
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--precision", default="no", choices=["no", "bf16", "fp16"])
+    parser.add_argument("--precision", default="no", choices=PRECISIONS)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--set", action="append", default=[], help="a settings override for every row (switches)")
     parser.add_argument("--methods", default=None, help="comma-separated subset of the methods")
@@ -328,7 +329,7 @@ def row_arguments(args: argparse.Namespace) -> list[tuple[str, argparse.Namespac
     for spec in args.row:
         name, _, switches = spec.partition("|")
         sub = argparse.ArgumentParser(prog=f"--row {name}")
-        sub.add_argument("--precision", default=args.precision, choices=["no", "bf16", "fp16"])
+        sub.add_argument("--precision", default=args.precision, choices=PRECISIONS)
         sub.add_argument("--set", action="append", default=[])
         parsed = sub.parse_args(shlex.split(switches))
         row = argparse.Namespace(**{**vars(args), "precision": parsed.precision, "set": [*args.set, *parsed.set]})
