@@ -84,7 +84,7 @@ class Stepper:
         self.channels_last_input = channels_last(run.student, s, acc.device)
         fresh_compiles(run.student, s)
         self._switch_networks()
-        student = compiled(run.student, "student", s)  # shares run.student's weights (saved and averaged)
+        student = compiled(run.student, "student", s, acc.device)  # shares run.student's weights (saved and averaged)
         if batches is None:
             self.student, self.optimizer = acc.prepare(student, run.optimizer)
             self.batches: Iterable = ()
@@ -105,11 +105,11 @@ class Stepper:
             if network is not None:
                 laid_out(network, s, device)
         if res.teacher is not None:
-            res.teacher = compiled(res.teacher, "teacher", s)
+            res.teacher = compiled(res.teacher, "teacher", s, device)
         if res.encoder is not None:
-            res.encoder.network = compiled(res.encoder.network, "encoder", s)
+            res.encoder.network = compiled(res.encoder.network, "encoder", s, device)
         if res.history is not None:
-            res.history.runner = compiled(res.history.runner, "history", s)
+            res.history.runner = compiled(res.history.runner, "history", s, device)
 
     def forward(self, lq: torch.Tensor, gt: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The student's restoration and the method's weighted terms, under the step's autocast."""

@@ -3,8 +3,10 @@
 An empty switch takes its device default: on CUDA TF32, cuDNN benchmark (unless the run is
 deterministic) and the fused optimiser step; on the CPU none of them, but channels-last memory
 for convolutional networks and freed host memory kept for reuse (both measured faster there).
-``compile`` is off unless asked for. A network that torch.compile cannot compile fails at its
-first step with one line naming ``runtime.compile`` (``engine/step.py``).
+``compile`` is off unless asked for; a compiled teacher or encoder, whose weights never change
+during a run, has its no-grad passes frozen (``compile_freezing``; on the CPU by default). A
+network that torch.compile cannot compile fails at its first step with one line naming
+``runtime.compile`` (``engine/step.py``).
 """
 
 from __future__ import annotations
@@ -113,7 +115,23 @@ def fresh_compiles(student: nn.Module, settings: RunSettings) -> None:
         _COMPILED_RUNS.add(student)
 
 
-def compiled(network: nn.Module, name: str, settings: RunSettings) -> nn.Module:
+# networks whose weights stay as loaded for the whole run (the history model is blended in place)
+FIXED_WEIGHTS = ("teacher", "encoder")
+
+
+def freezing(name: str, settings: RunSettings, device: torch.device) -> bool:
+    """Whether the compiled ``name`` is frozen: inductor folds its weights into the graphs it
+    compiles without gradients (the targets' pass, not the anchor's) and, on the CPU, prepacks
+    them for oneDNN. As ``runtime.compile_freezing`` says; empty: on the CPU, where the
+    ImageNet-size encoder's no-grad pass took 0.93x the time compiled without it
+    (docs/performance.md), not on CUDA (unmeasured). Only for weights that never change."""
+    r = settings.runtime
+    if name not in FIXED_WEIGHTS or r.compile_backend != "inductor":
+        return False
+    return (not on_cuda(device)) if r.compile_freezing is None else r.compile_freezing
+
+
+def compiled(network: nn.Module, name: str, settings: RunSettings, device: torch.device) -> nn.Module:
     """``network`` through torch.compile when ``runtime.compile`` names it."""
     r = settings.runtime
     if name not in r.compile:
@@ -127,5 +145,10 @@ def compiled(network: nn.Module, name: str, settings: RunSettings) -> nn.Module:
     if r.compile_backend not in torch._dynamo.list_backends(exclude_tags=()):
         known = ", ".join(torch._dynamo.list_backends())
         raise SwitchError(f"runtime.compile_backend={r.compile_backend}: unknown to torch.compile; choose from {known}")
-    options = {"mode": r.compile_mode} if r.compile_mode != "default" else {}
-    return torch.compile(network, backend=r.compile_backend, **options)
+    if freezing(name, settings, device):  # torch.compile takes a mode or options, so the mode's options
+        import torch._inductor
+
+        options = {**torch._inductor.list_mode_options(r.compile_mode), "freezing": True}
+        return torch.compile(network, backend=r.compile_backend, options=options)
+    mode = {"mode": r.compile_mode} if r.compile_mode != "default" else {}
+    return torch.compile(network, backend=r.compile_backend, **mode)

@@ -22,6 +22,7 @@ RESUMABLE: tuple[str, ...] = (
     "runtime.compile",
     "runtime.compile_mode",
     "runtime.compile_backend",
+    "runtime.compile_freezing",
     "runtime.tf32",
     "runtime.cudnn_benchmark",
     "runtime.keep_host_memory",

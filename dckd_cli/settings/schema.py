@@ -195,6 +195,12 @@ class RuntimeSettings(Section):
     )
     compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
     compile_backend: str = Field(default="inductor", description="torch.compile backend (inductor; eager to debug)")
+    compile_freezing: bool | None = Field(
+        default=None,
+        description="a compiled teacher or encoder gets its weights folded into its no-grad graphs (inductor "
+        "freezing; prepacked for oneDNN on the CPU); empty: on the CPU (the encoder's no-grad pass took 0.93x "
+        "the time, docs/performance.md), off with CUDA",
+    )
     tf32: bool | None = Field(
         default=None, description="TF32 matmuls and convolutions on CUDA; empty: on with CUDA (off on the CPU)"
     )

@@ -183,3 +183,32 @@ def test_bf16_on_a_cpu_without_bf16_instructions_stops_before_the_run(dckd_setti
 
 def test_bf16_support_is_what_torch_reports_for_this_cpu():
     assert switches.cpu_has_bf16() == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def test_only_the_fixed_weight_networks_are_compiled_frozen(dckd_settings, monkeypatch):
+    """Freezing folds weights into the compiled graph: right for the teacher and the encoder,
+    wrong for the student and the history model, whose weights change during the run."""
+    asked: dict[int, dict] = {}
+
+    def recording(network, **kwargs):  # noqa: ANN001, ANN202
+        asked[id(network)] = kwargs
+        return network
+
+    monkeypatch.setattr(torch, "compile", recording)
+    everything = "runtime.compile=[student, teacher, encoder, history]"
+    run = build_run(dckd_settings("dckd", overrides=(everything,)))
+    res = run.method.resources
+    names = {id(run.student): "student", id(res.teacher): "teacher", id(res.encoder.network): "encoder"}
+    names[id(res.history.runner)] = "history"
+    Stepper(run)
+    frozen = {names[k]: kw.get("options", {}).get("freezing", False) for k, kw in asked.items()}
+    assert frozen == {"student": False, "teacher": True, "encoder": True, "history": False}
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    off = dckd_settings("dckd", overrides=(everything, "runtime.compile_freezing=false"))
+    eager = dckd_settings("dckd", overrides=(everything, "runtime.compile_backend=eager"))
+    default = dckd_settings("dckd", overrides=(everything,))
+    assert not switches.freezing("encoder", off, cpu) and not switches.freezing("encoder", eager, cpu)
+    assert switches.freezing("teacher", default, cpu) and not switches.freezing("teacher", default, cuda)
+    mode = dckd_settings("dckd", overrides=(everything, "runtime.compile_mode=reduce-overhead"))
+    assert switches.compiled(res.encoder.network, "encoder", mode, cpu) is res.encoder.network
+    assert asked[id(res.encoder.network)]["options"] == {"triton.cudagraphs": True, "freezing": True}
