@@ -60,6 +60,7 @@ ROWS=(
   "bf16-frozen-bf16|--precision bf16 --set runtime.frozen_bf16=true"
   "bf16-recompute|--precision bf16 --set method.encoder.recompute=true"
   "bf16-compile|--precision bf16 --set runtime.compile=[student,teacher,encoder]"
+  "bf16-compile-freezing|--precision bf16 --set runtime.compile=[student,teacher,encoder] --set runtime.compile_freezing=true"
 )
 ROW_ARGS=()
 for row in "${ROWS[@]}"; do
