@@ -26,6 +26,7 @@ bench: install
 	$(PY) benchmarks/memory_format.py
 	mkdir -p runs && $(PY) benchmarks/host_memory.py --json runs/bench-host-memory.json
 	mkdir -p runs && $(PY) benchmarks/step.py --quick --json runs/bench-step.json
+	mkdir -p runs && $(PY) benchmarks/step_stages.py --json runs/bench-step-stages.json
 
 lint: install
 	$(VENV)/bin/ruff check dckd_cli tests benchmarks

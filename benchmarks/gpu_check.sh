@@ -74,6 +74,13 @@ timeout "$((LIMIT * 2))" "$PY" benchmarks/step.py "${SIZE[@]}" "${ROW_ARGS[@]}" 
   || say "FAILED: the step benchmark (exit $?)"
 grep "^FAILED" "$LOG" || true
 
+say "where the bf16 step's time goes, stage by stage"
+STAGE_SIZE=(--batch 16 --patch 48 --steps 3 --precision bf16)
+[ "${SMOKE:-0}" = 1 ] && STAGE_SIZE=(--batch 1 --patch 16 --steps 1 --precision bf16)
+mapfile -t STAGE_SIZE < <(float32 "${STAGE_SIZE[@]}")
+timeout "$LIMIT" "$PY" benchmarks/step_stages.py "${STAGE_SIZE[@]}" --json "$OUT/stages-bf16.json" >>"$LOG" 2>&1 \
+  || say "FAILED: the stage breakdown (exit $?)"
+
 say "GPU tests"
 timeout "$LIMIT" "$PY" -m pytest -q tests/gpu >>"$LOG" 2>&1 || say "FAILED: tests/gpu (exit $?)"
 
