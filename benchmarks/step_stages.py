@@ -155,7 +155,6 @@ def main() -> None:
     parser.add_argument("--peak-gflops", type=float, default=None, help="the chip's dense peak, for a share")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    args.shared = Path("../shared")  # settings_for's argument namespace
     record = measure(args)
     report(record, args.peak_gflops)
     if args.json:

@@ -16,7 +16,7 @@ stages = pytest.importorskip("step_stages")
 
 
 def test_each_stage_has_its_networks_flops_and_the_stages_add_up_to_the_step():
-    args = argparse.Namespace(batch=1, patch=16, steps=1, precision="no", set=[], shared=Path("../shared"))
+    args = argparse.Namespace(batch=1, patch=16, steps=1, precision="no", set=[])
     record = stages.measure(args)
     rows = record["stages"]
     assert list(rows) == [*stages.STAGES, stages.REST]
