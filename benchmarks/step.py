@@ -135,16 +135,29 @@ def peak_mb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
+def straightforward(network: nn.Module) -> nn.Module:
+    """The encoder as a straightforward step has it: a VQGAN in contiguous memory running
+    taming's blocks as taming wrote them (``fused=False``), its own weights copied; any other
+    encoder as it is."""
+    network = getattr(network, "_orig_mod", network)  # a compiled encoder: the module it wraps
+    if not isinstance(network, VQGANEncoder):
+        return network
+    plain = VQGANEncoder(network.config, network.input_range, fused=False)
+    plain.load_state_dict({k: v.contiguous() for k, v in network.state_dict().items()})
+    return plain
+
+
 def reference_dckd(run: Run) -> tuple[Callable[[], float], float, float]:
     """A straightforward DCKD step (student, teacher, history negatives, encoder, the losses,
-    backward, Adam, EMA) written without the engine, in plain contiguous memory: a function
+    backward, Adam, EMA) written without the engine, in plain contiguous memory, the encoder's
+    blocks as taming wrote them (`straightforward`): a function
     taking one step and returning its seconds, its first loss, and the engine's first loss on
     the same weights, inputs and negatives."""
     s, device = run.settings, run.accelerator.device
     res = run.method.resources
     student, teacher, encoder = run.student.to(device), res.teacher, res.encoder
     history = res.history.model.to(device)
-    network = encoder.network.to(device)
+    network = straightforward(encoder.network).to(device)
     weights, ce_on = run.method.weights, "ce" in run.method.weights
     negatives = res.negatives
     assert isinstance(negatives, HistoryNegatives)
