@@ -11,6 +11,9 @@ Layout::
                                   iteration, RNG, EMA step count; tensors and numbers only)
     val_images/iter_NNNNNN/       a few validation restorations
     scores.json                   the final model's test scores (written by ``dckd ablate``)
+    resumes.jsonl                 one line per resume that changed a switch: the iteration,
+                                  each setting as it was and is now, and whether the run
+                                  stays bitwise the uninterrupted one
     logs/                         TensorBoard event files (runtime.log_with=tensorboard)
 
 Every module that reads or writes a run folder (trainer, checkpoints, evaluate, distill,
@@ -19,20 +22,21 @@ the benchmarks) goes through ``RunFolder``.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from dckd_cli.atomic import atomic_path, check_writable
+from dckd_cli.atomic import atomic_path, check_writable, write_error
 from dckd_cli.errors import DckdError
 from dckd_cli.folders import refuse_foreign
 from dckd_cli.settings.presets import format_errors, settings_yaml
 from dckd_cli.settings.schema import RunSettings
 from dckd_cli.settings.strict_yaml import StrictYamlError, load_yaml
 
-RUN_ENTRIES = frozenset({"settings.yaml", "metrics.jsonl", "checkpoints", "val_images", "logs"})
+RUN_ENTRIES = frozenset({"settings.yaml", "metrics.jsonl", "checkpoints", "val_images", "logs", "resumes.jsonl"})
 CHECKPOINT_FILES = ("model.safetensors", "student.safetensors", "method.safetensors", "state.pt")
 
 
@@ -64,6 +68,10 @@ class RunFolder:
     @property
     def scores(self) -> Path:
         return self.root / "scores.json"
+
+    @property
+    def resumes(self) -> Path:
+        return self.root / "resumes.jsonl"
 
     def checkpoint(self, tag: str = "last") -> Path:
         return self.checkpoints / tag
@@ -140,6 +148,16 @@ class RunFolder:
     def write_settings(self, settings: RunSettings) -> None:
         with atomic_path(self.settings) as tmp:
             tmp.write_text(settings_yaml(settings))
+
+    def note_resume(self, iteration: int, changed: dict[str, tuple[object, object]], bitwise: bool) -> None:
+        """Append a resume that changed switches: ``changed`` maps each setting to (was, now)."""
+        record = {"iter": iteration, "changed": {k: {"was": a, "now": b} for k, (a, b) in changed.items()}}
+        record["bitwise"] = bitwise
+        try:
+            with self.resumes.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+        except OSError as err:
+            raise write_error(self.resumes, err) from None
 
     def read_settings(self) -> RunSettings:
         if not self.settings.is_file():

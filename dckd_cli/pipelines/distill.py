@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +11,10 @@ from dckd_cli.engine.run_folder import RunFolder, RunFolderError
 from dckd_cli.engine.trainer import ProgressSink, TrainResult, train
 from dckd_cli.pipelines.demo_teacher import SinkFactory, resolve_demo_teacher
 from dckd_cli.pipelines.evaluate import read_run_settings
-from dckd_cli.settings.resumable import with_changes
+from dckd_cli.settings.resumable import rounding_changes, values_of, with_changes
 from dckd_cli.settings.schema import RunSettings
+
+log = logging.getLogger(__name__)
 
 
 def default_output(settings: RunSettings) -> Path:
@@ -39,8 +42,7 @@ def distill(
         run.check(force=False, resume=True)
         settings = read_run_settings(folder)
         if changes:
-            settings = with_changes(settings, changes)
-            run.write_settings(settings)  # the run continues with them
+            settings = switched(run, settings, changes)
         if iters is not None and iters != settings.optim.iters:
             from dckd_cli.engine.checkpoint import load_checkpoint
 
@@ -54,6 +56,37 @@ def distill(
         settings = resolve_demo_teacher(settings, make_sink or (lambda _label: sink))
     settings.output = folder
     return train(settings, folder, force=force, resume=resume, sink=sink)
+
+
+def switched(run: RunFolder, settings: RunSettings, changes: Mapping[str, object]) -> RunSettings:
+    """``settings`` with a resume's speed and memory ``changes``, written to the run folder; the
+    change is said in one line and noted in ``resumes.jsonl``, with whether the run stays
+    bitwise the uninterrupted one (``settings/resumable.py``)."""
+    from dckd_cli.engine.checkpoint import load_checkpoint
+
+    was = values_of(settings, list(changes))
+    changed = {k: (was[k], v) for k, v in changes.items() if was[k] != v}
+    settings = with_changes(settings, changes)
+    run.write_settings(settings)  # the run continues with them
+    if not changed:
+        return settings
+    done = int(load_checkpoint(run.root).state["iter"]) if run.has_checkpoint() else 0
+    rounding = rounding_changes(changed)
+    run.note_resume(done, changed, bitwise=not rounding or done == 0)
+    shown = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+    if rounding and done:
+        log.warning(
+            "%s resumes at iteration %d with %s; %s may round differently, so from here on the run is no longer "
+            "bitwise the uninterrupted one (noted in %s)",
+            run.root,
+            done,
+            shown,
+            ", ".join(rounding),
+            run.resumes.name,
+        )
+    else:
+        log.info("%s resumes at iteration %d with %s (the same numbers)", run.root, done, shown)
+    return settings
 
 
 @dataclass

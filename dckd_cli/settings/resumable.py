@@ -5,7 +5,8 @@ set up; the speed and memory switches below are the exception. A step that runs 
 is continued with ``method.encoder.recompute`` or ``method.encoder.chunk``, and a run moved to
 another machine with that machine's switches. Each keeps the loss terms to float rounding
 (``docs/performance.md``), so a resumed run that changes one is not bitwise the uninterrupted
-one, and the change is written into the run's settings.
+one (except for `SAME_NUMBERS`), and the change is written into the run's settings and noted
+in its ``resumes.jsonl`` (``engine/run_folder.RunFolder.note_resume``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ RESUMABLE: tuple[str, ...] = (
     "method.encoder.recompute",
     "method.encoder.chunk",
 )
+# switches that cannot change a number: who cuts which sample (each sample depends on the seed
+# and its index alone, engine/batches.py), and what the C library does with freed memory
+SAME_NUMBERS: frozenset[str] = frozenset({"data.workers", "runtime.keep_host_memory"})
 
 
 def _parent(record: dict[str, Any], dotted: str) -> tuple[dict[str, Any], str]:
@@ -57,3 +61,8 @@ def with_changes(settings: RunSettings, changes: Mapping[str, Any]) -> RunSettin
         section, last = _parent(record, dotted)
         section[last] = value
     return RunSettings.model_validate(record)
+
+
+def rounding_changes(changes: Mapping[str, Any]) -> list[str]:
+    """The ``changes`` that may round the run's numbers differently from here on."""
+    return [k for k in changes if k not in SAME_NUMBERS]

@@ -114,7 +114,7 @@ def test_distill_demo_runs_end_to_end(tmp_path: Path, monkeypatch):
     assert again.exit_code == 1 and "--force" in again.output
 
 
-def test_distill_run_resume_and_refusal(tmp_path: Path):
+def test_distill_run_resume_and_refusal(tmp_path: Path, caplog):
     args = [
         "distill",
         "--preset",
@@ -153,11 +153,27 @@ def test_distill_run_resume_and_refusal(tmp_path: Path):
     batch = runner.invoke(app, [*resume, "--iters", "7", "--set", "data.batch_size=2"], terminal_width=300)
     assert batch.exit_code == 1 and "data.batch_size" in batch.output and "method.encoder.recompute" in batch.output
     switched = ["--set", "runtime.channels_last=false", "--set", "data.workers=0"]
+    caplog.clear()
     moved = runner.invoke(app, [*resume, "--iters", "7", *switched], terminal_width=300)
     assert moved.exit_code == 0, moved.output
     recorded = yaml.safe_load((tmp_path / "r" / "settings.yaml").read_text())
     assert recorded["runtime"]["channels_last"] is False and recorded["data"]["workers"] == 0
     assert recorded["optim"]["iters"] == 7
+    # said, and noted in the run folder: channels-last rounds differently, the workers do not
+    said = [r.getMessage() for r in caplog.records if "resumes at iteration" in r.getMessage()]
+    assert len(said) == 1 and "runtime.channels_last None -> False" in said[0]
+    assert "; runtime.channels_last may round differently" in said[0] and "no longer bitwise" in said[0]
+    (note,) = [json.loads(line) for line in (tmp_path / "r" / "resumes.jsonl").read_text().splitlines()]
+    assert note == {
+        "iter": 6,
+        "changed": {"runtime.channels_last": {"was": None, "now": False}, "data.workers": {"was": None, "now": 0}},
+        "bitwise": False,
+    }
+    caplog.clear()
+    workers = runner.invoke(app, [*resume, "--iters", "8", "--set", "data.workers=1"], terminal_width=300)
+    assert workers.exit_code == 0 and "no longer bitwise" not in caplog.text, workers.output
+    notes = [json.loads(line) for line in (tmp_path / "r" / "resumes.jsonl").read_text().splitlines()]
+    assert notes[1] == {"iter": 7, "changed": {"data.workers": {"was": 0, "now": 1}}, "bitwise": True}
 
 
 def test_distill_offline_teacher_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch):
